@@ -1,0 +1,158 @@
+"""Ingest: read papers, chunk, embed, store; idempotent and safe to interrupt.
+
+Each paper's chunks carry a content hash. A paper whose chunk 0 has the same hash,
+and all of whose chunks are present, is unchanged and costs no embedding. Writes go
+in batches of whole papers, the collection revision is bumped before the first
+write, and the BM25 index is rebuilt at the end: an ingest killed at any point
+leaves whole papers behind, and the next run (or search) finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, Field
+
+from ingest.chunking import chunk_paper, content_hash
+from ingest.readers import read_papers
+from rag.embeddings import embedder_name, make_embedder
+from rag.errors import InputFormatError, PaperchatError
+from rag.index import ensure_bm25
+from rag.settings import Settings
+from rag.store import PaperStore
+from rag.types import Paper
+
+PAPER_BATCH = 128
+
+
+class IngestReport(BaseModel):
+    files: list[str] = Field(default_factory=list)
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    skipped: list[str] = Field(default_factory=list, description="Bad records skipped, file:line: reason")
+    chunks_written: int = 0
+    papers_total: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = f"{self.new} new, {self.changed} changed, {self.unchanged} unchanged"
+        if self.pruned:
+            text += f", {self.pruned} pruned"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        return f"{text} ({self.papers_total} papers in the collection, {self.seconds:.1f} s)"
+
+
+def estimate_papers(path: Path) -> int:
+    """A quick count for the progress bar: lines in the file (two per paper for a listing page)."""
+    from ingest.readers import detect_format
+
+    try:
+        with open(path, "rb") as f:
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
+        return lines // 2 if detect_format(path) == "listing" else lines
+    except (OSError, PaperchatError):
+        return 0
+
+
+def _batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+class Ingestor:
+    """One ingest run against one collection."""
+
+    def __init__(self, settings: Settings, embedder: Embeddings | None = None):
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = PaperStore(settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None))
+        self.report = IngestReport()
+        self._bumped = False
+
+    def _complete(self, paper_ids: list[str], metas: dict[str, dict]) -> set[str]:
+        """Papers whose every chunk is stored (guards against a write cut short)."""
+        wanted = [f"{pid}::{i}" for pid in paper_ids for i in range(int(metas[f"{pid}::0"]["n_chunks"]))]
+        present = set(self.store.get_metadatas(wanted))
+        return {pid for pid in paper_ids if all(
+            f"{pid}::{i}" in present for i in range(int(metas[f"{pid}::0"]["n_chunks"])))}
+
+    def _classify(self, papers: list[Paper]) -> tuple[list[Paper], list[Paper]]:
+        """(new, changed) papers of a batch; the rest are counted unchanged."""
+        unique = list({p.id: p for p in papers}.values())
+        metas = self.store.get_metadatas([f"{p.id}::0" for p in unique])
+        same = [p.id for p in unique
+                if metas.get(f"{p.id}::0", {}).get("content_hash") == content_hash(p, self.settings.chunk)]
+        whole = self._complete(same, metas) if same else set()
+        new = [p for p in unique if f"{p.id}::0" not in metas]
+        changed = [p for p in unique if f"{p.id}::0" in metas and p.id not in whole]
+        self.report.unchanged += len(whole)
+        return new, changed
+
+    def _write(self, papers: list[Paper], replace: list[str]) -> None:
+        if not self._bumped:
+            self.store.bump_revision()
+            self._bumped = True
+        chunks = [c for p in papers for c in chunk_paper(p, self.settings.chunk)]
+        vectors = self.embedder.embed_documents([c.text for c in chunks])
+        if replace:
+            self.store.delete_papers(replace)
+        self.store.upsert([c.id for c in chunks], vectors, [c.text for c in chunks], [c.metadata for c in chunks])
+        self.report.chunks_written += len(chunks)
+
+    def ingest_file(self, path: Path, fmt: str | None, skip_bad: bool, progress: Callable[[int], None]) -> set[str]:
+        """Ingest one file; returns the ids seen in it (for prune)."""
+        path = path.resolve()
+        skipped: list[InputFormatError] = []
+        seen: set[str] = set()
+        for batch in _batches(read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped), PAPER_BATCH):
+            seen.update(p.id for p in batch)
+            new, changed = self._classify(batch)
+            if new or changed:
+                self._write(new + changed, [p.id for p in changed])
+            self.report.new += len(new)
+            self.report.changed += len(changed)
+            progress(len(batch))
+        self.report.skipped.extend(str(e) for e in skipped)
+        self.report.files.append(str(path))
+        return seen
+
+    def prune(self, path: Path, seen: set[str]) -> None:
+        stale = {item["metadata"]["paper_id"] for item in self.store.iter_all(where={"source": str(path)})}
+        stale -= seen
+        if stale:
+            if not self._bumped:
+                self.store.bump_revision()
+                self._bumped = True
+            self.store.delete_papers(sorted(stale))
+        self.report.pruned += len(stale)
+
+
+def ingest(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    embedder: Embeddings | None = None,
+    fmt: str | None = None,
+    prune: bool = False,
+    skip_bad: bool = False,
+    progress: Callable[[int], None] = lambda n: None,
+) -> IngestReport:
+    """Ingest files into the configured collection and bring the BM25 index up to date."""
+    started = time.perf_counter()
+    run = Ingestor(settings, embedder)
+    for path in paths:
+        seen = run.ingest_file(path, fmt, skip_bad, progress)
+        if prune:
+            run.prune(path, seen)
+    ensure_bm25(run.store, settings)
+    run.report.papers_total = len(run.store.papers())
+    run.report.seconds = time.perf_counter() - started
+    return run.report

@@ -1,0 +1,91 @@
+"""A BM25 index of the collection's chunks (bm25s, English stopwords, Snowball stemmer).
+
+It lives beside the collection in the data directory and records the collection
+revision it was built from; when that differs (another ingest, a Chroma server
+written from elsewhere) or the index is missing, it is rebuilt from the
+documents stored in the collection, so it never drifts out of sync.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+
+STATE_FILE = "paperchat.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    import bm25s
+
+    out = bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return [list(doc) for doc in out]
+
+
+class BM25Index:
+    """Chunk ids in index order plus the bm25s model; search returns (chunk_id, score) best first."""
+
+    def __init__(self, ids: list[str], model, revision: str):
+        self.ids = ids
+        self.model = model
+        self.revision = revision
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], revision: str, k1: float = 1.2, b: float = 0.75):
+        import bm25s
+
+        model = bm25s.BM25(k1=k1, b=b, method="lucene")
+        if ids:
+            model.index(tokenize(texts), show_progress=False)
+        return cls(list(ids), model, revision)
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        if not self.ids:
+            return []
+        tokens = [t for t in tokenize([query])[0] if t in self.model.vocab_dict]
+        if not tokens:
+            return []
+        n = min(n, len(self.ids))
+        docs, scores = self.model.retrieve([tokens], k=n, show_progress=False, n_threads=0)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder, then swap it in: a reader never sees half an index."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=folder.parent))
+        if self.ids:
+            self.model.save(str(tmp))
+        (tmp / STATE_FILE).write_text(json.dumps({"revision": self.revision, "ids": self.ids}))
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index | None:
+        """The saved index, or None when it is missing or unreadable (the caller rebuilds)."""
+        import bm25s
+
+        try:
+            state = json.loads((folder / STATE_FILE).read_text())
+            model = bm25s.BM25.load(str(folder)) if state["ids"] else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(state["ids"], model, state["revision"])
+
+

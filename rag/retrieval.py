@@ -1,0 +1,123 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by reciprocal rank fusion, one row per paper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.bm25 import BM25Index
+from rag.embeddings import embedder_name, make_embedder
+from rag.index import ensure_bm25
+from rag.settings import Settings
+from rag.store import PaperStore
+from rag.types import SearchHit
+
+
+def paper_ranking(chunk_ids: Sequence[str]) -> list[str]:
+    """Papers in order of their best chunk (chunk ids are '<paper_id>::<n>')."""
+    seen: dict[str, None] = {}
+    for cid in chunk_ids:
+        seen.setdefault(cid.rsplit("::", 1)[0], None)
+    return list(seen)
+
+
+def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: sum of weight / (k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking, weight in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
+    return scores
+
+
+def _split(value: str | None) -> list[str]:
+    return [a for a in (value or "").split("; ") if a]
+
+
+class Retriever:
+    """Search over one collection; the object every front door and the answer chain use."""
+
+    def __init__(self, settings: Settings, embedder: Embeddings | None = None, store: PaperStore | None = None):
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings)
+        self.store = store or PaperStore(
+            settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None), create=False
+        )
+        self._bm25: BM25Index | None = None
+
+    def bm25(self) -> BM25Index:
+        """The BM25 index, reloaded or rebuilt when the collection moved on since it was built."""
+        if self._bm25 is None or self._bm25.revision != self.store.revision():
+            self._bm25 = ensure_bm25(self.store, self.settings)
+        return self._bm25
+
+    def dense(self, query: str, n: int) -> list[dict]:
+        return self.store.query(self.embedder.embed_query(query), n)
+
+    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
+        cfg = self.settings.retrieval
+        k = k or cfg.k
+        if not self.store.exists or not query.strip():
+            return []
+        dense = self.dense(query, cfg.candidates)
+        lexical = self.bm25().search(query, cfg.candidates)
+        return self._fuse(dense, lexical, k)
+
+    def _fuse(self, dense: list[dict], lexical: list[tuple[str, float]], k: int) -> list[SearchHit]:
+        cfg = self.settings.retrieval
+        dense_papers = paper_ranking([d["id"] for d in dense])
+        bm25_papers = paper_ranking([cid for cid, _ in lexical])
+        fused = rrf([(dense_papers, cfg.dense_weight), (bm25_papers, cfg.bm25_weight)], cfg.rrf_k)
+        chunk_scores = rrf([([d["id"] for d in dense], cfg.dense_weight),
+                            ([cid for cid, _ in lexical], cfg.bm25_weight)], cfg.rrf_k)
+        top = sorted(fused, key=lambda pid: -fused[pid])[:k]
+        best_chunk: dict[str, str] = {}
+        for cid in sorted(chunk_scores, key=lambda c: -chunk_scores[c]):
+            best_chunk.setdefault(cid.rsplit("::", 1)[0], cid)
+        return self._hits(top, fused, best_chunk, dense, lexical, dense_papers, bm25_papers)
+
+    def _hits(self, top, fused, best_chunk, dense, lexical, dense_papers, bm25_papers) -> list[SearchHit]:
+        docs = {d["id"]: d for d in dense}
+        missing = [best_chunk[p] for p in top if best_chunk[p] not in docs]
+        if missing:
+            got = self.store.collection.get(ids=missing, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                docs[cid] = {"id": cid, "document": doc, "metadata": meta}
+        dense_sim = {}
+        for d in dense:
+            dense_sim.setdefault(d["id"].rsplit("::", 1)[0], d["similarity"])
+        bm25_score = {}
+        for cid, s in lexical:
+            bm25_score.setdefault(cid.rsplit("::", 1)[0], s)
+        d_rank = {p: i for i, p in enumerate(dense_papers, 1)}
+        b_rank = {p: i for i, p in enumerate(bm25_papers, 1)}
+        hits = []
+        for pid in top:
+            item = docs[best_chunk[pid]]
+            meta = item["metadata"]
+            hits.append(SearchHit(
+                paper_id=pid, title=meta["title"], score=round(fused[pid], 6), text=item["document"],
+                chunk_id=item["id"], url=meta.get("url"), authors=_split(meta.get("authors")),
+                year=meta.get("year"), dense_rank=d_rank.get(pid), bm25_rank=b_rank.get(pid),
+                dense_score=dense_sim.get(pid), bm25_score=bm25_score.get(pid),
+            ))
+        return hits
+
+
+class PaperRetriever(BaseRetriever):
+    """The hybrid retriever as a LangChain retriever: one Document per paper, best chunk as content."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    retriever: Retriever
+    k: int = 10
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            Document(page_content=h.text, metadata=h.model_dump(exclude={"text"}))
+            for h in self.retriever.search(query, self.k)
+        ]

@@ -1,0 +1,88 @@
+"""One settings object for the whole program (env prefix PAPERCHAT_, .env honoured).
+
+Nested groups use a double underscore in the environment, for example
+PAPERCHAT_CHUNK__SIZE=300 or PAPERCHAT_CHROMA__HOST=127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_PAPERS = PACKAGE_ROOT / "data" / "papers.txt"
+
+
+class EmbeddingSettings(BaseModel):
+    backend: Literal["onnx", "openai"] = Field(
+        "onnx", description="onnx: the bundled all-MiniLM-L6-v2 int8 model; openai: an OpenAI-compatible endpoint"
+    )
+    model: str = Field(
+        "text-embedding-3-small", description="Model name for the openai backend (ignored by onnx)"
+    )
+    base_url: str | None = Field(None, description="Embeddings endpoint for the openai backend")
+    api_key: str | None = Field(None, description="Key for the embeddings endpoint (falls back to OPENAI_API_KEY)")
+    batch_size: int = Field(64, ge=1, description="Texts per embedding call")
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core)")
+
+
+class ChromaSettings(BaseModel):
+    host: str | None = Field(None, description="Chroma server host; unset means the embedded store in the data dir")
+    port: int = Field(8000, description="Chroma server port")
+    ssl: bool = Field(False, description="Use https for the Chroma server")
+
+
+class ChunkSettings(BaseModel):
+    size: int = Field(256, ge=32, description="Chunk size in tiktoken (cl100k_base) tokens, title excluded")
+    overlap: int = Field(48, ge=0, description="Tokens shared by neighbouring chunks")
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(10, ge=1, description="Papers returned by search")
+    candidates: int = Field(100, ge=1, description="Chunks fetched from each retriever before fusion")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion")
+
+
+class LLMSettings(BaseModel):
+    model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL (Ollama, vLLM, llama.cpp, LM Studio)")
+    api_key: str | None = Field(None, description="API key (falls back to OPENAI_API_KEY)")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature")
+    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the endpoint")
+    context_tokens: int = Field(3000, ge=256, description="Token budget for the evidence in the prompt")
+
+
+class Settings(BaseSettings):
+    """Everything paperchat can be told, with where it comes from documented per field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    home: Path = Field(Path(".paperchat"), description="Data directory: Chroma store, BM25 index, caches")
+    collection: str = Field("papers", description="Chroma collection name")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    openai_api_key: str | None = Field(
+        None, validation_alias="OPENAI_API_KEY", description="Standard OpenAI key, used when no other key is set"
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias="OPENAI_BASE_URL", description="Standard OpenAI base URL, used when none is set"
+    )
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the BM25 index of this collection lives (per server when one is used)."""
+        where = f"{self.chroma.host}_{self.chroma.port}" if self.chroma.host else "local"
+        return self.home / "bm25" / where / self.collection
+
+    def llm_configured(self) -> bool:
+        return bool(self.llm.base_url or self.llm.api_key or self.openai_api_key or self.openai_base_url)

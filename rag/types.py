@@ -1,0 +1,84 @@
+"""Typed records that flow through paperchat: papers, chunks, search hits, answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Paper(BaseModel):
+    """One paper as read from a source file, before chunking."""
+
+    id: str = Field(description="Source id (arXiv id, DOI, BEIR _id, id) or a hash of the title")
+    title: str
+    abstract: str = Field(description="Abstract or body text")
+    authors: list[str] = Field(default_factory=list)
+    year: int | None = None
+    url: str | None = None
+    doi: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    source: str = Field(default="", description="The file the paper was read from")
+    line: int | None = Field(default=None, description="Line (or row) in the source file")
+
+
+class Chunk(BaseModel):
+    """A piece of a paper's text, prefixed by its title, as embedded and indexed."""
+
+    id: str
+    paper_id: str
+    index: int
+    text: str
+    metadata: dict[str, str | int | float | bool]
+
+
+class SearchHit(BaseModel):
+    """One paper found by search: the best matching chunk and its scores."""
+
+    paper_id: str
+    title: str
+    score: float = Field(description="Fused score (higher is better)")
+    text: str = Field(description="The best matching chunk's text")
+    chunk_id: str
+    url: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    year: int | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+
+class Citation(BaseModel):
+    n: int
+    title: str
+    paper_id: str
+    url: str | None = None
+    quote: str = ""
+
+
+class Source(BaseModel):
+    title: str
+    paper_id: str
+    score: float
+    url: str | None = None
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Answer(BaseModel):
+    """What every front door renders: the answer text with [n] markers and its citations."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    status: Literal["answered", "not_found"]
+    citations: list[Citation] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    mode: Literal["llm", "extractive"]
+    model: str
+    notice: str | None = Field(default=None, description="e.g. fell back to offline mode")
+    timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-
 
 STATE_FILE = "paperchat.json"
 
@@ -39,19 +40,27 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 class BM25Index:
     """Chunk ids in index order plus the bm25s model; search returns (chunk_id, score) best first."""
 
-    def __init__(self, ids: list[str], model, revision: str):
+    def __init__(self, ids: list[str], model, revision: str, df: dict[str, int] | None = None):
         self.ids = ids
         self.model = model
         self.revision = revision
+        self.df = df or {}
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency over chunks; unseen terms get the highest value."""
+        n = max(1, len(self.ids))
+        return math.log(1 + (n - self.df.get(term, 0) + 0.5) / (self.df.get(term, 0) + 0.5))
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], revision: str, k1: float = 1.2, b: float = 0.75):
         import bm25s
 
         model = bm25s.BM25(k1=k1, b=b, method="lucene")
+        tokens = tokenize(texts) if ids else []
         if ids:
-            model.index(tokenize(texts), show_progress=False)
-        return cls(list(ids), model, revision)
+            model.index(tokens, show_progress=False)
+        df = Counter(term for doc in tokens for term in set(doc))
+        return cls(list(ids), model, revision, dict(df))
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         if not self.ids:
@@ -69,7 +78,7 @@ class BM25Index:
         tmp = Path(tempfile.mkdtemp(prefix=".bm25-", dir=folder.parent))
         if self.ids:
             self.model.save(str(tmp))
-        (tmp / STATE_FILE).write_text(json.dumps({"revision": self.revision, "ids": self.ids}))
+        (tmp / STATE_FILE).write_text(json.dumps({"revision": self.revision, "ids": self.ids, "df": self.df}))
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
             os.replace(folder, old)
@@ -83,9 +92,11 @@ class BM25Index:
 
         try:
             state = json.loads((folder / STATE_FILE).read_text())
+            if "df" not in state:
+                return None  # written by an older version: rebuild
             model = bm25s.BM25.load(str(folder)) if state["ids"] else bm25s.BM25()
         except (OSError, ValueError, KeyError):
             return None
-        return cls(state["ids"], model, state["revision"])
+        return cls(state["ids"], model, state["revision"], state.get("df", {}))
 
 

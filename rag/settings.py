@@ -57,6 +57,26 @@ class LLMSettings(BaseModel):
     context_tokens: int = Field(3000, ge=256, description="Token budget for the evidence in the prompt")
 
 
+class AnswerSettings(BaseModel):
+    evidence_k: int = Field(5, ge=1, description="Papers given to the answer as numbered evidence")
+    max_passage_chunks: int = Field(4, ge=1, description="Papers up to this many chunks are given whole; "
+                                    "longer ones as the best chunk and its neighbours")
+    gate_depth: int = Field(3, ge=1, description="Top papers the answer gate looks at")
+    min_similarity: float = Field(0.3, description="Gate: best question-sentence cosine similarity to answer")
+    min_coverage: float = Field(0.1, description="Gate: IDF-weighted share of question terms in the best paper")
+    min_asked_coverage: float = Field(0.5, description="Gate: share of what a wh-question asks for "
+                                      "('learning rate') found in one passage")
+    max_unknown_share: float = Field(0.5, description="Gate: share of question terms the collection never uses")
+    lexical_weight: float = Field(0.1, ge=0, description="Weight of term coverage in sentence scores")
+    focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
+    rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")
+    paper_margin: float = Field(0.08, ge=0, description="Multi-paper answers: papers within this of the best")
+    sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")
+    max_papers: int = Field(4, ge=1, description="Papers a multi-paper answer may cite")
+    min_sentences: int = Field(2, ge=1, description="Sentences in an offline answer, at least")
+    max_sentences: int = Field(6, ge=1, description="Sentences in an offline answer, at most")
+
+
 class Settings(BaseSettings):
     """Everything paperchat can be told, with where it comes from documented per field."""
 
@@ -71,6 +91,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     openai_api_key: str | None = Field(
         None, validation_alias="OPENAI_API_KEY", description="Standard OpenAI key, used when no other key is set"
     )

@@ -159,6 +159,18 @@ class PaperStore:
             )
         ]
 
+    def paper_chunks(self, paper_ids: Sequence[str]) -> dict[str, list[tuple[dict, str]]]:
+        """All stored chunks of these papers, in chunk order: {paper_id: [(metadata, document), ...]}."""
+        out: dict[str, list[tuple[dict, str]]] = {pid: [] for pid in paper_ids}
+        if not paper_ids:
+            return out
+        got = self.collection.get(where={"paper_id": {"$in": list(paper_ids)}}, include=["documents", "metadatas"])
+        for meta, doc in zip(got["metadatas"], got["documents"]):
+            out[meta["paper_id"]].append((meta, doc))
+        for chunks in out.values():
+            chunks.sort(key=lambda c: c[0].get("chunk", 0))
+        return out
+
     def papers(self) -> list[dict]:
         """One row per paper (from chunk 0): id, title, authors, year, url, source, chunks."""
         rows = {}

@@ -82,3 +82,23 @@ class Answer(BaseModel):
     model: str
     notice: str | None = Field(default=None, description="e.g. fell back to offline mode")
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class Evidence(BaseModel):
+    """A retrieved passage as numbered in the prompt and the answer: [n]."""
+
+    n: int
+    paper_id: str
+    title: str
+    text: str = Field(description="The passage without its title line")
+    url: str | None = None
+    score: float = 0.0
+    dense_score: float | None = None
+
+
+class StreamEvent(BaseModel):
+    """What Assistant.stream yields: answer text as it grows, a reset (fallback), and the final Answer."""
+
+    kind: Literal["delta", "reset", "answer"]
+    text: str = ""
+    answer: Answer | None = None

@@ -163,6 +163,26 @@ def search(
     out.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the "
+                                      "network (use --auth then)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 7860,
+    collection: CollectionOpt = None,
+    share: Annotated[bool, typer.Option("--share", help="Also publish a temporary public *.gradio.live "
+                                        "link")] = False,
+    auth: Annotated[str | None, typer.Option("--auth", metavar="USER:PASSWORD", help="Require a login "
+                                             "(or set PAPERCHAT_AUTH)")] = None,
+) -> None:
+    """Serve the web UI: a chat with streamed, cited answers, a sources panel and an /ask API."""
+    from ui.web import serve as run_web
+
+    run_web(settings_for(collection), host=host, port=port, share=share, auth=auth)
+
+
+from ui import answer_commands, eval_commands  # noqa: E402,F401  (register ask, chat and eval on `app`)
+
+
 def main() -> None:
     """Entry point: PaperchatError becomes one line on stderr and exit status 1."""
     try:

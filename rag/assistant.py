@@ -1,0 +1,246 @@
+"""The facade every front door calls: Assistant.ask() and Assistant.stream().
+
+question + history -> condense -> hybrid retrieval -> evidence [1..k] -> gate ->
+generate (LLM, or offline extractive) -> citations. The gate decides whether the
+evidence can answer at all; when it cannot, the answer says so (status not_found)
+and lists the nearest papers as closest papers, never as citations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from langchain_core.embeddings import Embeddings
+
+from rag.citations import has_markers, resolve
+from rag.condense import Condensed, TitleIndex, history_for_prompt, offline_condense
+from rag.errors import LLMError
+from rag.extractive import Analysis, SentenceCache, analyse, compose, select
+from rag.prompts import CANNOT_ANSWER
+from rag.retrieval import Retriever
+from rag.settings import Settings
+from rag.text import body_of, merge_overlapping
+from rag.types import Answer, Evidence, SearchHit, Source, StreamEvent, Turn
+
+Mode = Literal["llm", "extractive"]
+NOT_FOUND = "The collection does not say: none of its papers answers this question."
+EXTRACTIVE_MODEL = "offline extractive"
+
+
+def as_turns(history: Iterable[Any] | None) -> list[Turn]:
+    """Accept Turn objects or {'role', 'content'} dicts (OpenAI / Gradio messages)."""
+    turns = []
+    for item in history or []:
+        turn = item if isinstance(item, Turn) else Turn.model_validate(
+            {"role": item["role"], "content": item["content"]})
+        turns.append(turn)
+    return turns
+
+
+class Assistant:
+    """Answers questions over one collection. Inject `embedder`/`llm` in tests; else from settings."""
+
+    def __init__(self, settings: Settings, embedder: Embeddings | None = None, llm: Any = None,
+                 retriever: Retriever | None = None):
+        self.settings = settings
+        self.retriever = retriever or Retriever(settings, embedder)
+        self._llm = llm
+        self._titles: tuple[str, TitleIndex] | None = None
+        self.cache = SentenceCache(self.retriever.embedder)
+
+    # -- configuration ----------------------------------------------------------------------
+    @property
+    def default_mode(self) -> Mode:
+        return "llm" if self._llm is not None or self.settings.llm_configured() else "extractive"
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.llm.model if self.default_mode == "llm" else EXTRACTIVE_MODEL
+
+    def llm(self):
+        if self._llm is None:
+            from rag.llm import make_chat_model
+
+            self._llm = make_chat_model(self.settings)
+        return self._llm
+
+    def titles(self) -> TitleIndex:
+        revision = self.retriever.store.revision() if self.retriever.store.exists else ""
+        if self._titles is None or self._titles[0] != revision:
+            papers = self.retriever.store.papers() if revision else []
+            self._titles = (revision, TitleIndex({p["paper_id"]: p["title"] for p in papers}))
+        return self._titles[1]
+
+    # -- the chain --------------------------------------------------------------------------
+    def ask(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
+            k: int | None = None) -> Answer:
+        final = None
+        for event in self.stream(question, history, mode=mode, k=k):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
+               k: int | None = None) -> Iterator[StreamEvent]:
+        """Yields 'delta' events as the answer grows, 'reset' when it restarts, then one 'answer'."""
+        clock = _Clock()
+        turns = as_turns(history)
+        mode = mode or self.default_mode
+        if mode == "llm" and self._llm is None and not self.settings.llm_configured():
+            mode = "extractive"
+        notice = None
+        condensed = offline_condense(question, turns, self.titles())
+        if mode == "llm" and turns:
+            condensed, notice, mode = self._condense_llm(question, turns, condensed)
+        clock.lap("condense_ms")
+        hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
+        evidence = self._evidence(hits, condensed.focus)
+        clock.lap("retrieve_ms")
+        analysis = self._analyse(condensed, evidence)
+        clock.lap("analyse_ms")
+        base = dict(question=question, standalone_question=condensed.query,
+                    sources=[Source(title=h.title, paper_id=h.paper_id, score=h.score, url=h.url) for h in hits])
+        if not self._answerable(analysis, evidence):
+            yield from self._finish(self._not_found(base, mode, notice), clock)
+            return
+        if mode == "llm":
+            answer = yield from self._generate_llm(base, condensed, evidence, analysis, notice)
+        else:
+            answer = yield from self._generate_extractive(base, evidence, analysis, notice)
+        clock.lap("generate_ms")
+        yield from self._finish(answer, clock)
+
+    def _condense_llm(self, question: str, turns: list[Turn], offline: Condensed):
+        from rag.llm import condense_llm
+
+        try:
+            query = condense_llm(self.llm(), question, history_for_prompt(turns))
+        except LLMError as exc:
+            return offline, f"{exc}; answered offline instead", "extractive"
+        return Condensed(query, offline.focus, True), None, "llm"
+
+    def _evidence(self, hits: list[SearchHit], focus: list[str]) -> list[Evidence]:
+        """The top papers as numbered passages, with the papers a follow-up points at always among them."""
+        k = self.settings.answer.evidence_k
+        chosen = hits[:k]
+        have = {h.paper_id for h in chosen}
+        missing = [pid for pid in focus if pid not in have]
+        if missing:
+            chosen = self._fetch(missing) + [h for h in chosen if h.paper_id not in missing][: k - len(missing)]
+        texts = self._passages(chosen)
+        return [
+            Evidence(n=i, paper_id=h.paper_id, title=h.title, text=texts.get(h.paper_id) or body_of(h.text, h.title),
+                     url=h.url, score=h.score, dense_score=h.dense_score)
+            for i, h in enumerate(chosen, 1)
+        ]
+
+    def _passages(self, hits: list[SearchHit]) -> dict[str, str]:
+        """Each paper's passage: its whole text when short (abstracts), else the best chunk and its neighbours."""
+        chunks = self.retriever.store.paper_chunks([h.paper_id for h in hits])
+        out = {}
+        for hit in hits:
+            pieces = [(m.get("chunk", 0), body_of(doc, hit.title)) for m, doc in chunks.get(hit.paper_id, [])]
+            if len(pieces) > self.settings.answer.max_passage_chunks:
+                best = int(hit.chunk_id.rsplit("::", 1)[1])
+                pieces = [p for p in pieces if abs(p[0] - best) <= 1]
+            out[hit.paper_id] = merge_overlapping([text for _, text in pieces])
+        return out
+
+    def _fetch(self, paper_ids: list[str]) -> list[SearchHit]:
+        got = self.retriever.store.collection.get(ids=[f"{p}::0" for p in paper_ids],
+                                                  include=["documents", "metadatas"])
+        found = {m["paper_id"]: (cid, doc, m) for cid, doc, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [SearchHit(paper_id=pid, title=found[pid][2]["title"], score=0.0, text=found[pid][1],
+                          chunk_id=found[pid][0], url=found[pid][2].get("url"))
+                for pid in paper_ids if pid in found]
+
+    def _analyse(self, condensed: Condensed, evidence: list[Evidence]) -> Analysis:
+        if not evidence:
+            return Analysis()
+        query_vec = self.retriever.embedder.embed_query(condensed.query)
+        index = self.retriever.bm25()
+        return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.df.__contains__,
+                       set(condensed.focus), self.settings.answer)
+
+    def _answerable(self, analysis: Analysis, evidence: list[Evidence]) -> bool:
+        cfg = self.settings.answer
+        return (
+            bool(evidence)
+            and analysis.best_similarity >= cfg.min_similarity
+            and analysis.coverage >= cfg.min_coverage
+            and (analysis.asked_coverage is None or analysis.asked_coverage >= cfg.min_asked_coverage)
+            and analysis.unknown_share <= cfg.max_unknown_share
+        )
+
+    def _not_found(self, base: dict, mode: Mode, notice: str | None) -> Answer:
+        model = self.settings.llm.model if mode == "llm" else EXTRACTIVE_MODEL
+        return Answer(**base, answer=NOT_FOUND, status="not_found", mode=mode, model=model, notice=notice)
+
+    def _generate_extractive(self, base: dict, evidence: list[Evidence], analysis: Analysis,
+                             notice: str | None):
+        chosen = select(analysis, self.settings.answer)
+        raw = compose(chosen, {e.n: e.title for e in evidence})
+        text, citations = resolve(raw, evidence)
+        for line in text.splitlines(keepends=True):
+            yield StreamEvent(kind="delta", text=line)
+        return Answer(**base, answer=text, status="answered", citations=citations, mode="extractive",
+                      model=EXTRACTIVE_MODEL, notice=notice)
+
+    def _generate_llm(self, base: dict, condensed: Condensed, evidence: list[Evidence], analysis: Analysis,
+                      notice: str | None):
+        from rag.llm import pack_evidence, stream_answer
+
+        packed = pack_evidence(evidence, self.settings.llm.context_tokens)
+        text, shown = "", False
+        try:
+            for piece in stream_answer(self.llm(), condensed.query, packed):
+                text += piece
+                if shown or not CANNOT_ANSWER.startswith(text.strip()[: len(CANNOT_ANSWER)]):
+                    yield StreamEvent(kind="delta", text=text if not shown else piece)
+                    shown = True
+        except LLMError as exc:
+            return (yield from self._fallback(base, evidence, analysis, shown, f"{exc}; answered offline instead"))
+        if text.strip().startswith(CANNOT_ANSWER) or not text.strip():
+            if not text.strip():
+                return (yield from self._fallback(base, evidence, analysis, shown,
+                                                  "the LLM returned an empty answer; answered offline instead"))
+            if shown:
+                yield StreamEvent(kind="reset", text="")
+            return self._not_found(base, "llm", notice)
+        if not has_markers(text):
+            return (yield from self._fallback(base, evidence, analysis, shown,
+                                              "the LLM answer cited no evidence; answered offline instead"))
+        clean, citations = resolve(text, evidence)
+        if not citations:
+            return (yield from self._fallback(base, evidence, analysis, shown,
+                                              "the LLM cited passages that do not exist; answered offline instead"))
+        return Answer(**base, answer=clean, status="answered", citations=citations, mode="llm",
+                      model=self.settings.llm.model, notice=notice)
+
+    def _fallback(self, base, evidence, analysis, shown: bool, notice: str):
+        if shown:
+            yield StreamEvent(kind="reset", text=notice)
+        return (yield from self._generate_extractive(base, evidence, analysis, notice))
+
+    def _finish(self, answer: Answer, clock: _Clock) -> Iterator[StreamEvent]:
+        answer.timings_ms = clock.done()
+        if answer.status == "not_found":
+            yield StreamEvent(kind="delta", text=answer.answer)
+        yield StreamEvent(kind="answer", answer=answer)
+
+
+class _Clock:
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(1000 * (now - self.last), 1)
+        self.last = now
+
+    def done(self) -> dict[str, float]:
+        return {**self.laps, "total_ms": round(1000 * (time.perf_counter() - self.start), 1)}

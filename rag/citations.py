@@ -1,0 +1,63 @@
+"""Parse the [n] markers of an answer, drop the ones that point at no evidence, renumber, and cite."""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import content_terms, split_sentences
+from rag.types import Citation, Evidence
+
+_MARKER = re.compile(r"\[(\d+(?:\s*(?:,|;|–|-)\s*\d+)*)\]")
+
+
+def _numbers(group: str) -> list[int]:
+    """'1, 3' -> [1, 3]; '2-4' -> [2, 3, 4]."""
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", group):
+        if re.fullmatch(r"\d+\s*[–-]\s*\d+", part):
+            lo, hi = (int(x) for x in re.split(r"\s*[–-]\s*", part))
+            out.extend(range(lo, hi + 1) if 0 < hi - lo < 20 else [lo, hi])
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def _best_quote(answer_text: str, marker_pos: int, evidence: Evidence) -> str:
+    """The evidence sentence that best supports the answer sentence carrying the marker."""
+    start = max(answer_text.rfind(". ", 0, marker_pos), answer_text.rfind("\n", 0, marker_pos)) + 1
+    claim = set(content_terms(answer_text[start:marker_pos]))
+    sentences = split_sentences(evidence.text) or [evidence.text]
+    return max(sentences, key=lambda s: len(claim & set(content_terms(s))))
+
+
+def resolve(answer_text: str, evidence: list[Evidence]) -> tuple[str, list[Citation]]:
+    """Renumber valid markers 1..m in order of first use; markers to missing evidence are removed."""
+    by_n = {e.n: e for e in evidence}
+    new_number: dict[int, int] = {}
+    quotes: dict[int, str] = {}
+
+    def replace(match: re.Match) -> str:
+        kept = []
+        for n in _numbers(match.group(1)):
+            if n not in by_n:
+                continue
+            if n not in new_number:
+                new_number[n] = len(new_number) + 1
+                quotes[n] = _best_quote(answer_text, match.start(), by_n[n])
+            if new_number[n] not in kept:
+                kept.append(new_number[n])
+        return "".join(f"[{k}]" for k in kept)
+
+    text = _MARKER.sub(replace, answer_text)
+    text = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    citations = [
+        Citation(n=new, title=by_n[old].title, paper_id=by_n[old].paper_id, url=by_n[old].url, quote=quotes[old])
+        for old, new in sorted(new_number.items(), key=lambda kv: kv[1])
+    ]
+    return text, citations
+
+
+def has_markers(text: str) -> bool:
+    return bool(_MARKER.search(text))
+
+

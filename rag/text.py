@@ -1,0 +1,100 @@
+"""Small text helpers shared by the answer chain: sentences, content terms, title matching."""
+
+from __future__ import annotations
+
+import re
+
+from rag.bm25 import tokenize
+
+_ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bapprox)"
+_SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+#: Words that say what kind of question it is, not what it is about.
+QUESTION_WORDS = {
+    "paper", "papers", "collect", "collection", "articl", "work", "studi", "author", "propos", "present",
+    "describ", "introduc", "use", "do", "doe", "show", "approach", "method", "tell", "explain", "find",
+    "which", "what", "how", "anyth", "someth", "say", "said", "mention", "discuss", "known", "kind", "way",
+    "one", "ani", "main", "exist", "differ", "compar", "give", "get", "help", "also", "much", "mani",
+    "did", "can", "could", "would", "should", "veri", "while", "whi", "when", "where", "who", "whose", "whom",
+    "has", "have", "had", "been", "were", "onli", "just", "more", "most", "less", "other", "same", "than",
+    "about", "over", "into", "onto", "from", "them", "they", "their", "it", "itself", "thing", "good", "well",
+    "i", "me", "my", "we", "our", "you", "your", "us", "ve", "ll", "re", "let", "like", "want", "need",
+    "techniqu", "exampl", "specif", "exact", "actual", "realli", "thi", "that", "these", "those", "such",
+}
+
+_AUX = r"(?:is|are|was|were|does|do|did|has|have|had|can|could|would|will|should|may|might)"
+_ASKED = [
+    re.compile(r"\b(?:what|which)\s+((?:(?!" + _AUX + r"\b)[^\s?,;.]+\s+){1,8}?)" + _AUX + r"\b", re.I),
+    re.compile(r"\bhow\s+(?:much|many)\s+((?:(?!" + _AUX + r"\b)[^\s?,;.]+\s+){1,4}?)" + _AUX + r"\b", re.I),
+    re.compile(r"\bhow\s+(?:much|many)\s+" + _AUX + r"\s+\S+\s+(\w+)", re.I),
+]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract; abbreviations such as e.g., i.e. and et al. do not end one."""
+    parts = _SENTENCE_END.split(" ".join(text.split()))
+    return [p.strip() for p in parts if len(p.strip()) > 1]
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed terms without stopwords or question-framing words, in order, unique."""
+    seen: dict[str, None] = {}
+    for term in tokenize([text])[0]:
+        if term not in QUESTION_WORDS:
+            seen.setdefault(term, None)
+    return list(seen)
+
+
+def body_of(chunk_text: str, title: str) -> str:
+    """A stored chunk without the title line that travels with it."""
+    prefix = f"{title}\n\n"
+    return chunk_text[len(prefix):] if chunk_text.startswith(prefix) else chunk_text
+
+
+def normalize_title(title: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", title.lower()).split())
+
+
+#: Outcome words: every abstract reports some, so asking for them is not asking for a detail.
+GENERIC_ASKED = {"gain", "improv", "result", "perform", "benefit", "effect", "impact", "advantag", "contribut",
+                 "idea", "problem", "goal", "purpos", "limit", "outcom", "conclus", "insight", "lesson"}
+
+
+def asked_terms(question: str) -> list[str]:
+    """The content terms of what a wh-question asks for: 'What learning rate did X use' -> learn, rate.
+
+    Empty when the question asks generally ('What does X propose?', 'Which papers ...'). Quoted
+    titles (put there when a follow-up was resolved) are not part of what is asked.
+    """
+    question = re.sub(r'"[^"]*"', " ", question)
+    found: list[str] = []
+    for pattern in _ASKED:
+        for match in pattern.finditer(question):
+            found += [t for t in content_terms(match.group(1)) if t not in found and t not in GENERIC_ASKED]
+    return found
+
+
+def acronyms(question: str) -> dict[str, list[str]]:
+    """Acronyms a paper may use for a phrase of the question: 'word error rates' -> {'wer': [word, error, rate]}."""
+    out: dict[str, list[str]] = {}
+    words = re.findall(r"[A-Za-z][\w-]*", re.sub(r'"[^"]*"', " ", question))
+    for size in (3, 4):
+        for i in range(len(words) - size + 1):
+            span = words[i: i + size]
+            terms = content_terms(" ".join(span))
+            if len(terms) == size:
+                out["".join(w[0] for w in span).lower()] = terms
+    return out
+
+
+def merge_overlapping(pieces: list[str]) -> str:
+    """Join consecutive chunks, dropping the text each one repeats from the end of the previous one."""
+    merged = ""
+    for piece in pieces:
+        overlap = 0
+        for size in range(min(len(merged), len(piece)), 0, -1):
+            if merged.endswith(piece[:size]):
+                overlap = size
+                break
+        merged = piece if not merged else merged + ("" if overlap else " ") + piece[overlap:]
+    return merged.strip()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from evals.beir_data import load_qrels, split_queries
 from evals.metrics import ndcg_at_k, recall_at_k
-from rag.retrieval import Retriever, paper_ranking, rrf
-from rag.settings import Settings
+from rag.retrieval import Retriever, best_per_paper, fuse_papers
+from rag.settings import RetrievalSettings, Settings
 
 DEPTH = 100
 
@@ -35,10 +35,10 @@ PUBLISHED = {
 
 @dataclass
 class Rankings:
-    """Per query: papers ranked by dense similarity and by BM25, best first."""
+    """Per query: each paper's best dense similarity and best BM25 score, best first."""
 
-    dense: dict[str, list[str]] = field(default_factory=dict)
-    bm25: dict[str, list[str]] = field(default_factory=dict)
+    dense: dict[str, dict[str, float]] = field(default_factory=dict)
+    bm25: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -48,43 +48,44 @@ def collect_rankings(retriever: Retriever, queries: dict[str, str], depth: int =
     started = time.perf_counter()
     index = retriever.bm25()
     for qid, text in queries.items():
-        out.dense[qid] = paper_ranking([d["id"] for d in retriever.dense(text, chunks)])[:depth]
-        out.bm25[qid] = paper_ranking([cid for cid, _ in index.search(text, chunks)])[:depth]
+        out.dense[qid] = best_per_paper([(d["id"], d["similarity"]) for d in retriever.dense(text, chunks)])
+        out.bm25[qid] = best_per_paper(index.search(text, chunks))
     out.seconds = time.perf_counter() - started
     return out
 
 
-def fuse(rankings: Rankings, qid: str, dense_weight: float, bm25_weight: float, k: int) -> list[str]:
-    scores = rrf([(rankings.dense[qid], dense_weight), (rankings.bm25[qid], bm25_weight)], k)
-    return sorted(scores, key=lambda p: -scores[p])[:DEPTH]
+def fused_run(rankings: Rankings, cfg: RetrievalSettings) -> dict[str, list[str]]:
+    runs = {}
+    for qid in rankings.dense:
+        scores = fuse_papers(rankings.dense[qid], rankings.bm25[qid], cfg)
+        runs[qid] = sorted(scores, key=lambda p: -scores[p])[:DEPTH]
+    return runs
 
 
-def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    ndcg = [ndcg_at_k(runs[q], qrels[q], 10) for q in runs]
-    recall = [recall_at_k(runs[q], {d for d, g in qrels[q].items() if g > 0}, DEPTH) for q in runs]
+def score(runs: dict[str, list], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    ndcg = [ndcg_at_k(list(runs[q])[:DEPTH], qrels[q], 10) for q in runs]
+    recall = [recall_at_k(list(runs[q])[:DEPTH], {d for d, g in qrels[q].items() if g > 0}, DEPTH) for q in runs]
     return {"ndcg@10": sum(ndcg) / len(ndcg), "recall@100": sum(recall) / len(recall)}
 
 
 def evaluate(rankings: Rankings, qrels: dict[str, dict[str, int]], settings: Settings) -> dict[str, dict]:
+    """Dense alone, BM25 alone, the configured hybrid, and the other fusion method for comparison."""
     cfg = settings.retrieval
-    qids = list(rankings.dense)
-    hybrid = {q: fuse(rankings, q, cfg.dense_weight, cfg.bm25_weight, cfg.rrf_k) for q in qids}
+    other = cfg.model_copy(update={"fusion": "rrf" if cfg.fusion == "convex" else "convex"})
     return {
         "dense": score(rankings.dense, qrels),
         "bm25": score(rankings.bm25, qrels),
-        "hybrid": score(hybrid, qrels),
+        f"hybrid ({cfg.fusion}, default)": score(fused_run(rankings, cfg), qrels),
+        f"hybrid ({other.fusion})": score(fused_run(rankings, other), qrels),
     }
 
 
-def tune(rankings: Rankings, qrels: dict[str, dict[str, int]]) -> list[tuple[float, float, int, float]]:
-    """Grid over fusion weight and RRF constant: [(ndcg@10, bm25_weight, rrf_k, recall@100)] best first."""
-    rows = []
-    for bm25_weight in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0):
-        for k in (5, 10, 20, 40, 60, 100):
-            runs = {q: fuse(rankings, q, 1.0, bm25_weight, k) for q in rankings.dense}
-            s = score(runs, qrels)
-            rows.append((s["ndcg@10"], bm25_weight, k, s["recall@100"]))
-    return sorted(rows, reverse=True)
+def tune(rankings: Rankings, qrels: dict[str, dict[str, int]], base: RetrievalSettings) -> list[tuple[float, dict]]:
+    """Grid over both fusion methods' parameters: [(ndcg@10, settings update)] best first. Use the train split."""
+    grid = [{"fusion": "convex", "dense_share": a} for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    grid += [{"fusion": "rrf", "rrf_k": k, "rrf_bm25_weight": w} for k in (2, 5, 10, 60) for w in (0.8, 1.0, 1.2, 1.5)]
+    rows = [(score(fused_run(rankings, base.model_copy(update=g)), qrels)["ndcg@10"], g) for g in grid]
+    return sorted(rows, key=lambda r: -r[0])
 
 
 def run(folder: Path, split: str, settings: Settings, retriever: Retriever | None = None) -> dict:

@@ -43,9 +43,12 @@ class ChunkSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     k: int = Field(10, ge=1, description="Papers returned by search")
     candidates: int = Field(100, ge=1, description="Chunks fetched from each retriever before fusion")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion")
-    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex", description="convex: weighted sum of max-normalised scores; rrf: reciprocal rank fusion"
+    )
+    dense_share: float = Field(0.6, ge=0, le=1, description="convex fusion: weight of the dense score (BM25: 1 - it)")
+    rrf_k: int = Field(2, ge=1, description="rrf fusion: the rank constant")
+    rrf_bm25_weight: float = Field(1.2, ge=0, description="rrf fusion: weight of the BM25 ranking (dense: 1)")
 
 
 class LLMSettings(BaseModel):
@@ -63,10 +66,10 @@ class AnswerSettings(BaseModel):
                                     "longer ones as the best chunk and its neighbours")
     gate_depth: int = Field(3, ge=1, description="Top papers the answer gate looks at")
     min_similarity: float = Field(0.3, description="Gate: best question-sentence cosine similarity to answer")
-    min_coverage: float = Field(0.1, description="Gate: IDF-weighted share of question terms in the best paper")
-    min_asked_coverage: float = Field(0.5, description="Gate: share of what a wh-question asks for "
+    min_coverage: float = Field(0.05, description="Gate: IDF-weighted share of question terms in the best paper")
+    min_asked_coverage: float = Field(0.6, description="Gate: share of what a wh-question asks for "
                                       "('learning rate') found in one passage")
-    max_unknown_share: float = Field(0.5, description="Gate: share of question terms the collection never uses")
+    max_unknown_share: float = Field(0.45, description="Gate: share of question terms the collection never uses")
     lexical_weight: float = Field(0.1, ge=0, description="Weight of term coverage in sentence scores")
     focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
     rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")

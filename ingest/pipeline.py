@@ -26,7 +26,7 @@ from rag.settings import Settings
 from rag.store import PaperStore
 from rag.types import Paper
 
-PAPER_BATCH = 128
+PAPER_BATCH = 256
 
 
 class IngestReport(BaseModel):
@@ -73,9 +73,17 @@ class Ingestor:
     def __init__(self, settings: Settings, embedder: Embeddings | None = None):
         self.settings = settings
         self.embedder = embedder or make_embedder(settings)
-        self.store = PaperStore(settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None))
+        self.store = PaperStore(settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None),
+                                create=False)
         self.report = IngestReport()
         self._bumped = False
+
+    def _bump_once(self) -> None:
+        """Before the first write: create the collection and mark the BM25 index stale."""
+        if not self._bumped:
+            self.store.ensure_created()
+            self.store.bump_revision()
+            self._bumped = True
 
     def _complete(self, paper_ids: list[str], metas: dict[str, dict]) -> set[str]:
         """Papers whose every chunk is stored (guards against a write cut short)."""
@@ -87,6 +95,8 @@ class Ingestor:
     def _classify(self, papers: list[Paper]) -> tuple[list[Paper], list[Paper]]:
         """(new, changed) papers of a batch; the rest are counted unchanged."""
         unique = list({p.id: p for p in papers}.values())
+        if not self.store.exists:
+            return unique, []
         metas = self.store.get_metadatas([f"{p.id}::0" for p in unique])
         same = [p.id for p in unique
                 if metas.get(f"{p.id}::0", {}).get("content_hash") == content_hash(p, self.settings.chunk)]
@@ -97,9 +107,7 @@ class Ingestor:
         return new, changed
 
     def _write(self, papers: list[Paper], replace: list[str]) -> None:
-        if not self._bumped:
-            self.store.bump_revision()
-            self._bumped = True
+        self._bump_once()
         chunks = [c for p in papers for c in chunk_paper(p, self.settings.chunk)]
         vectors = self.embedder.embed_documents([c.text for c in chunks])
         if replace:
@@ -113,7 +121,7 @@ class Ingestor:
         skipped: list[InputFormatError] = []
         seen: set[str] = set()
         for batch in _batches(read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped), PAPER_BATCH):
-            seen.update(p.id for p in batch)
+            batch = self._drop_duplicates(path, batch, seen, skip_bad, skipped)
             new, changed = self._classify(batch)
             if new or changed:
                 self._write(new + changed, [p.id for p in changed])
@@ -124,13 +132,30 @@ class Ingestor:
         self.report.files.append(str(path))
         return seen
 
+    @staticmethod
+    def _drop_duplicates(path: Path, batch: list[Paper], seen: set[str], skip_bad: bool,
+                         skipped: list[InputFormatError]) -> list[Paper]:
+        """The first record of an id wins; a later one is a bad record (an error, or skipped and counted)."""
+        kept = []
+        for paper in batch:
+            if paper.id in seen:
+                error = InputFormatError(str(path), f"duplicate id {paper.id!r} (first seen earlier in the file)",
+                                         paper.line)
+                if not skip_bad:
+                    raise error
+                skipped.append(error)
+                continue
+            seen.add(paper.id)
+            kept.append(paper)
+        return kept
+
     def prune(self, path: Path, seen: set[str]) -> None:
-        stale = {item["metadata"]["paper_id"] for item in self.store.iter_all(where={"source": str(path)})}
+        if not self.store.exists:
+            return
+        stale = {item["metadata"]["paper_id"] for item in self.store.iter_all(where={"source": str(path.resolve())})}
         stale -= seen
         if stale:
-            if not self._bumped:
-                self.store.bump_revision()
-                self._bumped = True
+            self._bump_once()
             self.store.delete_papers(sorted(stale))
         self.report.pruned += len(stale)
 
@@ -148,11 +173,12 @@ def ingest(
     """Ingest files into the configured collection and bring the BM25 index up to date."""
     started = time.perf_counter()
     run = Ingestor(settings, embedder)
-    for path in paths:
+    for path in (Path(p).resolve() for p in paths):
         seen = run.ingest_file(path, fmt, skip_bad, progress)
         if prune:
             run.prune(path, seen)
-    ensure_bm25(run.store, settings)
-    run.report.papers_total = len(run.store.papers())
+    if run.store.exists:
+        ensure_bm25(run.store, settings)
+    run.report.papers_total = len(run.store.papers()) if run.store.exists else 0
     run.report.seconds = time.perf_counter() - started
     return run.report

@@ -99,7 +99,7 @@ class Assistant:
         hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
         evidence = self._evidence(hits, condensed.focus)
         clock.lap("retrieve_ms")
-        analysis = self._analyse(condensed, evidence)
+        analysis = self._analyse(condensed, evidence, "\n".join(t.content for t in turns if t.role == "assistant"))
         clock.lap("analyse_ms")
         base = dict(question=question, standalone_question=condensed.query,
                     sources=[Source(title=h.title, paper_id=h.paper_id, score=h.score, url=h.url) for h in hits])
@@ -157,13 +157,13 @@ class Assistant:
                           chunk_id=found[pid][0], url=found[pid][2].get("url"))
                 for pid in paper_ids if pid in found]
 
-    def _analyse(self, condensed: Condensed, evidence: list[Evidence]) -> Analysis:
+    def _analyse(self, condensed: Condensed, evidence: list[Evidence], seen: str = "") -> Analysis:
         if not evidence:
             return Analysis()
         query_vec = self.retriever.embedder.embed_query(condensed.query)
         index = self.retriever.bm25()
         return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.df.__contains__,
-                       set(condensed.focus), self.settings.answer)
+                       set(condensed.focus), self.settings.answer, seen)
 
     def _answerable(self, analysis: Analysis, evidence: list[Evidence]) -> bool:
         cfg = self.settings.answer

@@ -49,6 +49,7 @@ def resolve(answer_text: str, evidence: list[Evidence]) -> tuple[str, list[Citat
         return "".join(f"[{k}]" for k in kept)
 
     text = _MARKER.sub(replace, answer_text)
+    text = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", text)
     text = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     citations = [
         Citation(n=new, title=by_n[old].title, paper_id=by_n[old].paper_id, url=by_n[old].url, quote=quotes[old])

@@ -17,11 +17,16 @@ from rag.types import Turn
 
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "former": 0}
 _LAST = {"last", "latter"}
+_ORDINAL_NOUN = r"(?:one|paper|method|approach|work|study|model|result|technique|system|framework)"
 _ORDINAL_RE = re.compile(
-    r"\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|last|former|latter)(?:\s+(?:one|paper|method|approach|"
-    r"work|study|model|result))?\b",
+    r"\bthe\s+(first|second|third|fourth|fifth|sixth|last|former|latter)(?:\s+" + _ORDINAL_NOUN + r")?\b"
+    r"|\b(first|second|third|fourth|fifth|sixth|last)\s+" + _ORDINAL_NOUN + r"\b",
     re.I,
 )
+#: 'it' that points at nothing: "is it possible", "it is known that".
+_FILLER_IT = re.compile(r"\b(?:is|was|would|will|does|do)\s+it\s+(?:possible|true|feasible|necessary|worth|"
+                        r"better|common|likely|enough)\b|\bit\s+(?:is|was)\s+(?:possible|true|known|said|common)\b",
+                        re.I)
 _SINGULAR_RE = re.compile(
     r"\b(?:this|that|the)\s+(?:paper|method|approach|work|study|model|technique|system|framework|one)\b"
     r"|\b(?:it|its|it's)\b",
@@ -64,14 +69,14 @@ def _pick(question: str, cited: list[str]) -> tuple[list[str], re.Match | None]:
     """Which cited papers the question refers to, and the phrase that refers to them."""
     match = _ORDINAL_RE.search(question)
     if match and cited:
-        word = match.group(1).lower()
+        word = (match.group(1) or match.group(2)).lower()
         index = len(cited) - 1 if word in _LAST else _ORDINALS[word]
         if index < len(cited):
             return [cited[index]], match
     match = _PLURAL_RE.search(question)
     if match and cited:
         return cited, match
-    match = _SINGULAR_RE.search(question)
+    match = _SINGULAR_RE.search(_FILLER_IT.sub(lambda m: " " * len(m.group(0)), question))
     if match and cited:
         return cited[:1], match
     return [], None

@@ -87,8 +87,12 @@ def _coverage(terms: list[str], text_terms: set[str], idf) -> float:
 
 
 def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceCache, idf, known,
-            focus: set[str], cfg: AnswerSettings) -> Analysis:
-    """Score every evidence sentence against the question."""
+            focus: set[str], cfg: AnswerSettings, seen: str = "") -> Analysis:
+    """Score every evidence sentence against the question.
+
+    Besides similarity and term coverage, a sentence loses a little for its paper's rank, and loses
+    when the conversation already showed it (`seen`: earlier answers), so a follow-up adds news.
+    """
     terms = content_terms(question)
     rows: list[tuple[Evidence, int, str]] = [
         (ev, i, s) for ev in evidence for i, s in enumerate(split_sentences(ev.text))
@@ -101,8 +105,9 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
     scored = []
     for (ev, i, text), sim in zip(rows, sims):
         cov = _coverage(terms, set(content_terms(ev.title + " " + text)), idf)
-        bonus = cfg.focus_bonus if ev.paper_id in focus else 0.0
-        score = float(sim) + cfg.lexical_weight * cov + bonus - cfg.rank_penalty * (ev.n - 1)
+        score = (float(sim) + cfg.lexical_weight * cov - cfg.rank_penalty * (ev.n - 1)
+                 + (cfg.focus_bonus if ev.paper_id in focus else 0.0)
+                 - (cfg.repeat_penalty if text in seen else 0.0))
         scored.append(Scored(ev.n, i, text, float(sim), cov, score))
     passages = [_expand(set(content_terms(ev.title + " " + ev.text)), _words(ev.text), question)
                 for ev in evidence[: cfg.gate_depth]]
@@ -124,9 +129,10 @@ def select(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
     if not ranked:
         return []
     top = ranked[0].score
+    margin = cfg.multi_paper_margin if analysis.multi else cfg.paper_margin
     papers: list[int] = []
     for s in ranked:
-        if s.n not in papers and s.score >= top - cfg.paper_margin:
+        if s.n not in papers and s.score >= top - margin:
             papers.append(s.n)
     papers = papers[: cfg.max_papers if analysis.multi else 1]
     per_paper = max(1, cfg.max_sentences // len(papers)) if analysis.multi else cfg.max_sentences

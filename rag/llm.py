@@ -46,23 +46,27 @@ def _escape(text: str) -> str:
 
 
 def pack_evidence(evidence: list[Evidence], budget: int) -> str:
-    """Passages in rank order until the token budget is spent; the last one is cut to fit."""
+    """Passages in rank order while they fit the token budget; the first that does not is cut to fit."""
+    from rag.tokens import get_encoding
+
+    sep = "\n\n"
     parts, used = [], 0
     for ev in evidence:
-        item = EVIDENCE_ITEM.format(n=ev.n, title=_escape(ev.title).replace('"', "'"), text=_escape(ev.text))
-        cost = count_tokens(item)
-        if used + cost > budget:
-            room = budget - used
-            if room > 64:
-                from rag.tokens import get_encoding
-
-                enc = get_encoding()
-                text = enc.decode(enc.encode(_escape(ev.text), disallowed_special=())[: room - 32])
-                parts.append(EVIDENCE_ITEM.format(n=ev.n, title=_escape(ev.title).replace('"', "'"), text=text))
-            break
-        parts.append(item)
-        used += cost
-    return "\n\n".join(parts)
+        title = _escape(ev.title).replace('"', "'")
+        item = EVIDENCE_ITEM.format(n=ev.n, title=title, text=_escape(ev.text))
+        cost = count_tokens(item) + (count_tokens(sep) if parts else 0)
+        if used + cost <= budget:
+            parts.append(item)
+            used += cost
+            continue
+        wrapper = count_tokens(EVIDENCE_ITEM.format(n=ev.n, title=title, text="")) + (count_tokens(sep) if parts else 0)
+        room = budget - used - wrapper - 2  # a cut can merge tokens at its edges
+        if room > 32:
+            enc = get_encoding()
+            text = enc.decode(enc.encode(_escape(ev.text), disallowed_special=())[:room])
+            parts.append(EVIDENCE_ITEM.format(n=ev.n, title=title, text=text))
+        break
+    return sep.join(parts)
 
 
 def _prompt(system: str, user: str):

@@ -44,15 +44,16 @@ def best_per_paper(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
 
 
 def convex(dense: dict[str, float], lexical: dict[str, float], dense_share: float) -> dict[str, float]:
-    """Weighted sum of scores divided by each list's maximum; a paper missing from a list gets that list's
-    lowest normalised score. Tuned on the SciFact train split (see evals/beir.py)."""
+    """Weighted sum of the scores, each divided by its list's maximum; a paper missing from a list gets 0.
+
+    Tuned on the SciFact train split (evals/beir.py `tune`): dense_share 0.6.
+    """
     def normalise(scores: dict[str, float]) -> dict[str, float]:
         top = max(scores.values(), default=0.0)
         return {p: s / top for p, s in scores.items()} if top > 0 else {p: 0.0 for p in scores}
 
     nd, nb = normalise(dense), normalise(lexical)
-    floor_d, floor_b = min(nd.values(), default=0.0), min(nb.values(), default=0.0)
-    return {p: dense_share * nd.get(p, floor_d) + (1 - dense_share) * nb.get(p, floor_b) for p in nd.keys() | nb.keys()}
+    return {p: dense_share * nd.get(p, 0.0) + (1 - dense_share) * nb.get(p, 0.0) for p in nd.keys() | nb.keys()}
 
 
 def fuse_papers(dense: dict[str, float], lexical: dict[str, float], cfg) -> dict[str, float]:
@@ -111,6 +112,7 @@ class Retriever:
     def _hits(self, top, fused, best_chunk, dense, lexical, dense_papers, bm25_papers) -> list[SearchHit]:
         docs = {d["id"]: d for d in dense}
         missing = [best_chunk[p] for p in top if best_chunk[p] not in docs]
+        top = list(top)
         if missing:
             got = self.store.collection.get(ids=missing, include=["documents", "metadatas"])
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
@@ -125,7 +127,9 @@ class Retriever:
         b_rank = {p: i for i, p in enumerate(bm25_papers, 1)}
         hits = []
         for pid in top:
-            item = docs[best_chunk[pid]]
+            item = docs.get(best_chunk[pid])
+            if item is None:  # removed by another writer since the BM25 index was built
+                continue
             meta = item["metadata"]
             hits.append(SearchHit(
                 paper_id=pid, title=meta["title"], score=round(fused[pid], 6), text=item["document"],

@@ -71,9 +71,13 @@ class AnswerSettings(BaseModel):
                                       "('learning rate') found in one passage")
     max_unknown_share: float = Field(0.45, description="Gate: share of question terms the collection never uses")
     lexical_weight: float = Field(0.1, ge=0, description="Weight of term coverage in sentence scores")
+    repeat_penalty: float = Field(0.2, ge=0, description="Penalty for sentences an earlier answer already gave")
     focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
     rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")
-    paper_margin: float = Field(0.08, ge=0, description="Multi-paper answers: papers within this of the best")
+    paper_margin: float = Field(0.08, ge=0, description="Single-paper answers: other papers within this of "
+                                "the best sentence are cited too")
+    multi_paper_margin: float = Field(0.16, ge=0, description="Multi-paper questions: papers whose best "
+                                      "sentence is within this of the best are cited")
     sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")
     max_papers: int = Field(4, ge=1, description="Papers a multi-paper answer may cite")
     min_sentences: int = Field(2, ge=1, description="Sentences in an offline answer, at least")

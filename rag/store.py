@@ -7,6 +7,7 @@ changes on every write, so the BM25 index beside it can tell when it is stale.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 GET_PAGE = 1000
+_VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 WRITE_BATCH = 1000
 
 
@@ -55,11 +57,22 @@ class PaperStore:
         try:
             collection = self._client.get_collection(self.name, embedding_function=None)
         except (NotFoundError, ValueError):
-            if not create:
-                return None
-            meta = {"embedding_model": self.model_name, "revision": uuid.uuid4().hex}
-            if self.dimension:
-                meta["embedding_dim"] = self.dimension
+            return self._create() if create else None
+        except Exception as exc:
+            raise StoreError(f"cannot open collection {self.name!r}: {exc}") from exc
+        self._check_model(collection.metadata or {})
+        return collection
+
+    def _create(self):
+        if not _VALID_NAME.fullmatch(self.name):
+            raise StoreError(
+                f"invalid collection name {self.name!r}: use 3-512 letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        meta = {"embedding_model": self.model_name, "revision": uuid.uuid4().hex}
+        if self.dimension:
+            meta["embedding_dim"] = self.dimension
+        try:
             return self._client.create_collection(
                 self.name,
                 configuration={"hnsw": {"space": "cosine", "ef_search": 200, "ef_construction": 200}},
@@ -67,9 +80,12 @@ class PaperStore:
                 embedding_function=None,
             )
         except Exception as exc:
-            raise StoreError(f"cannot open collection {self.name!r}: {exc}") from exc
-        self._check_model(collection.metadata or {})
-        return collection
+            raise StoreError(f"cannot create collection {self.name!r}: {exc}") from exc
+
+    def ensure_created(self) -> None:
+        """Create the collection on first write, so a failed ingest leaves no empty collection behind."""
+        if self._collection is None:
+            self._collection = self._create()
 
     def _check_model(self, meta: dict) -> None:
         stored = meta.get("embedding_model")
@@ -97,11 +113,16 @@ class PaperStore:
     def count(self) -> int:
         return self.collection.count() if self.exists else 0
 
+    def _fresh_metadata(self) -> dict:
+        """The collection's metadata as stored now (another process may have written since we opened it)."""
+        self._collection = self._client.get_collection(self.name, embedding_function=None)
+        return dict(self._collection.metadata or {})
+
     def revision(self) -> str:
-        return str((self.collection.metadata or {}).get("revision", ""))
+        return str(self._fresh_metadata().get("revision", "")) if self.exists else ""
 
     def bump_revision(self) -> str:
-        meta = dict(self.collection.metadata or {})
+        meta = self._fresh_metadata()
         meta["revision"] = uuid.uuid4().hex
         meta.setdefault("embedding_model", self.model_name)
         if self.dimension:

@@ -85,7 +85,7 @@ def ask(
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
-        out.print(render_text(answer), highlight=False, markup=False)
+        out.print(render_text(answer), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -94,8 +94,9 @@ def chat(collection: CollectionOpt = None, mode: ModeOpt = None) -> None:
     _check_mode(mode)
     assistant = _assistant(collection)
     store = assistant.retriever.store
-    out.print(f"paperchat — {store.count() and len(store.papers())} papers in {assistant.settings.collection!r}, "
-              f"answers by {assistant.model_name}. Ask a question; 'new' starts over, 'exit' quits.")
+    count = len(store.papers()) if store.exists else 0
+    out.print(f"paperchat — {count} papers in {assistant.settings.collection!r}, answers by {assistant.model_name}. "
+              "Ask a question; 'new' starts over, 'exit' quits.", markup=False, highlight=False)
     history: list[dict] = []
     while True:
         try:
@@ -121,20 +122,17 @@ def chat(collection: CollectionOpt = None, mode: ModeOpt = None) -> None:
 
 def _stream_one(assistant, question, history, mode):
     """Print the answer as it streams (LLM mode), then its references."""
-    started, printed, answer = time.perf_counter(), "", None
+    started, answer = time.perf_counter(), None
     for event in assistant.stream(question, history, mode=mode):
         if event.kind == "delta" and answer is None:
-            piece = event.text[len(printed):] if event.text.startswith(printed) else event.text
-            sys.stdout.write(piece)
+            sys.stdout.write(event.text)
             sys.stdout.flush()
-            printed += piece
         elif event.kind == "reset":
             sys.stdout.write(f"\n[{event.text or 'restarting'}]\n")
-            printed = ""
         elif event.kind == "answer":
             answer = event.answer
     sys.stdout.write("\n\n")
     rendered = render_text(answer)
-    out.print(rendered[len(answer.answer):].strip(), highlight=False, markup=False)
+    out.print(rendered[len(answer.answer):].strip(), highlight=False, markup=False, soft_wrap=True)
     out.print(f"({1000 * (time.perf_counter() - started):.0f} ms)", style="dim")
     return answer

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rag.errors import PaperchatError
 from rag.settings import BUNDLED_PAPERS, Settings
@@ -24,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Chroma collection name")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
@@ -77,7 +78,7 @@ def ingest(
         report = run_ingest(files, settings, fmt=fmt, prune=prune, skip_bad=skip_bad,
                             progress=lambda n: bar.advance(task, n))
     for line in report.skipped[:20]:
-        err.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
+        err.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
     if len(report.skipped) > 20:
         err.print(f"... and {len(report.skipped) - 20} more skipped")
     out.print(report.summary(), highlight=False)
@@ -114,16 +115,19 @@ def _hits_json(hits) -> list[dict]:
 
 
 def _search_batch(retriever, k: int, source) -> None:
+    """One output line per input line, in input order; a bad line gets an error object, not a crash."""
     for lineno, line in enumerate(source, 1):
         if not line.strip():
             continue
+        item: object = None
         try:
             item = json.loads(line)
-            query_id, query = item.get("id", lineno), item["query"]
-            print(json.dumps({"id": query_id, "results": _hits_json(retriever.search(query, k))},
-                             ensure_ascii=False), flush=True)
+            query = item["query"]
+            result = {"id": item.get("id", lineno), "results": _hits_json(retriever.search(query, k))}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            print(json.dumps({"id": lineno, "error": f"line {lineno}: {exc!s}"}), flush=True)
+            query_id = item.get("id", lineno) if isinstance(item, dict) else lineno
+            result = {"id": query_id, "error": f"line {lineno}: {exc!s}"}
+        print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
 @app.command()
@@ -188,7 +192,7 @@ def main() -> None:
     try:
         app()
     except PaperchatError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)
 
 

@@ -1,0 +1,160 @@
+"""The same ingest and search against a real Chroma server (`chroma run` on loopback) as embedded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import BIN, BUNDLED_COUNT, FakeEmbeddings, free_port, make_settings, subprocess_env
+
+from ingest.pipeline import ingest
+from rag.bm25 import STATE_FILE
+from rag.errors import ModelMismatchError, StoreError
+from rag.retrieval import Retriever
+from rag.settings import BUNDLED_PAPERS, ChromaSettings
+from rag.store import PaperStore
+
+CHROMA = BIN / "chroma"
+COLLECTION = "server-papers"
+QUERIES = [
+    "memory cost of training deep networks",
+    "speech recognition",
+    "diffusion models for image generation",
+    "quantization to 4-bit integers",
+    "retrieval augmented generation over graphs",
+    "energy consumption of GPUs",
+]
+
+
+def _heartbeat(port: int) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as response:
+            return "nanosecond heartbeat" in json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    """A `chroma run` process on a free loopback port with its data in a temporary folder."""
+    if not CHROMA.exists():
+        pytest.skip(f"the `chroma` command is not installed beside the interpreter ({CHROMA}); "
+                    "it ships with the chromadb package")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(folder / "data"), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=log, stderr=subprocess.STDOUT, env=subprocess_env(), cwd=folder,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _heartbeat(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"chroma server did not start (exit {proc.poll()}):\n"
+                            f"{(folder / 'server.log').read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        yield {"port": port, "data": folder / "data"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def both(chroma_server, tmp_path_factory):
+    """The bundled papers ingested with the fake embedder into the server and into an embedded store."""
+    base = tmp_path_factory.mktemp("server-vs-embedded")
+    server = make_settings(base / "server-home", collection=COLLECTION,
+                           chroma=ChromaSettings(host="127.0.0.1", port=chroma_server["port"]))
+    embedded = make_settings(base / "embedded-home", collection=COLLECTION)
+    reports = {}
+    for name, settings in (("server", server), ("embedded", embedded)):
+        reports[name] = ingest([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())
+    return {"server": server, "embedded": embedded, "reports": reports, "base": base}
+
+
+def test_server_and_embedded_hold_the_same_papers(both, chroma_server):
+    for report in both["reports"].values():
+        assert (report.new, report.papers_total) == (BUNDLED_COUNT, BUNDLED_COUNT)
+    stores = {name: PaperStore(both[name], "fake-hash-64", 64, create=False) for name in ("server", "embedded")}
+
+    assert stores["server"].count() == stores["embedded"].count()
+    assert [r["paper_id"] for r in stores["server"].papers()] == [r["paper_id"] for r in stores["embedded"].papers()]
+    # server mode keeps no Chroma data in the home folder; the server's own folder holds it
+    assert not (both["server"].home / "chroma").exists()
+    assert (both["embedded"].home / "chroma").exists()
+    assert any(chroma_server["data"].iterdir())
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_server_and_embedded_search_alike(both, query):
+    hits = {name: Retriever(both[name], embedder=FakeEmbeddings()).search(query, 5)
+            for name in ("server", "embedded")}
+
+    assert len(hits["server"]) == 5
+    assert [h.paper_id for h in hits["server"]] == [h.paper_id for h in hits["embedded"]]
+    for a, b in zip(hits["server"], hits["embedded"], strict=True):
+        assert (a.dense_rank, a.bm25_rank, a.chunk_id) == (b.dense_rank, b.bm25_rank, b.chunk_id)
+        assert a.score == pytest.approx(b.score, abs=1e-6)
+
+
+def test_reingest_against_the_server_is_idempotent(both):
+    fake = FakeEmbeddings()
+
+    report = ingest([BUNDLED_PAPERS], both["server"], embedder=fake)
+
+    assert report.summary().startswith(f"0 new, 0 changed, {BUNDLED_COUNT} unchanged")
+    assert fake.count == 0
+
+
+def test_server_bm25_index_lives_per_server_and_is_rebuilt_from_its_documents(both, chroma_server):
+    settings = both["server"]
+    folder = settings.index_dir
+    assert folder == settings.home / "bm25" / f"127.0.0.1_{chroma_server['port']}" / COLLECTION
+    assert (folder / STATE_FILE).exists()
+    shutil.rmtree(folder)
+
+    hits = Retriever(settings, embedder=FakeEmbeddings()).search("cyclomatic complexity of generated code", 5)
+
+    assert any(h.bm25_rank == 1 for h in hits)
+    state = json.loads((folder / STATE_FILE).read_text())
+    assert len(state["ids"]) == PaperStore(settings, "fake-hash-64", 64, create=False).count()
+
+
+def test_a_fresh_machine_gets_the_bm25_index_from_the_server(both, chroma_server):
+    """Another home (another machine) that never ingested builds the index from the server's documents."""
+    other = make_settings(both["base"] / "other-machine", collection=COLLECTION,
+                          chroma=ChromaSettings(host="127.0.0.1", port=chroma_server["port"]))
+    assert not other.index_dir.exists()
+
+    server_hits = Retriever(other, embedder=FakeEmbeddings()).search(QUERIES[0], 5)
+
+    embedded_hits = Retriever(both["embedded"], embedder=FakeEmbeddings()).search(QUERIES[0], 5)
+    assert [h.paper_id for h in server_hits] == [h.paper_id for h in embedded_hits]
+    assert (other.index_dir / STATE_FILE).exists()
+
+
+def test_model_mismatch_on_the_server(both):
+    class Other(FakeEmbeddings):
+        name = "other-model"
+
+    with pytest.raises(ModelMismatchError, match="fake-hash-64"):
+        Retriever(both["server"], embedder=Other())
+
+
+def test_unreachable_server_is_a_store_error(tmp_path):
+    settings = make_settings(tmp_path / "home", chroma=ChromaSettings(host="127.0.0.1", port=free_port()))
+    with pytest.raises(StoreError, match="127.0.0.1"):
+        ingest([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())

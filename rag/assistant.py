@@ -75,17 +75,24 @@ class Assistant:
 
     # -- the chain --------------------------------------------------------------------------
     def ask(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
-            k: int | None = None) -> Answer:
+            k: int | None = None, temperature: float | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, mode=mode, k=k):
+        for event in self.stream(question, history, mode=mode, k=k, temperature=temperature):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def stream(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
-               k: int | None = None) -> Iterator[StreamEvent]:
-        """Yields 'delta' events as the answer grows, 'reset' when it restarts, then one 'answer'."""
+               k: int | None = None, temperature: float | None = None) -> Iterator[StreamEvent]:
+        """The answer as it is produced. Rules for a front end:
+
+        - every 'delta' carries text to append to what is shown;
+        - a 'reset' means: clear what is shown (the LLM failed; the answer restarts offline, `text` says why);
+        - the final 'answer' event carries the Answer; show its `answer` instead of the streamed text
+          (citation markers are renumbered once the whole text is known).
+        `temperature` overrides the settings' LLM temperature for this answer (LLM mode only).
+        """
         clock = _Clock()
         turns = as_turns(history)
         mode = mode or self.default_mode
@@ -107,7 +114,7 @@ class Assistant:
             yield from self._finish(self._not_found(base, mode, notice), clock)
             return
         if mode == "llm":
-            answer = yield from self._generate_llm(base, condensed, evidence, analysis, notice)
+            answer = yield from self._generate_llm(base, condensed, evidence, analysis, notice, temperature)
         else:
             answer = yield from self._generate_extractive(base, evidence, analysis, notice)
         clock.lap("generate_ms")
@@ -190,13 +197,14 @@ class Assistant:
                       model=EXTRACTIVE_MODEL, notice=notice)
 
     def _generate_llm(self, base: dict, condensed: Condensed, evidence: list[Evidence], analysis: Analysis,
-                      notice: str | None):
+                      notice: str | None, temperature: float | None = None):
         from rag.llm import pack_evidence, stream_answer
 
         packed = pack_evidence(evidence, self.settings.llm.context_tokens)
+        model = self.llm() if temperature is None else self.llm().bind(temperature=temperature)
         text, shown = "", False
         try:
-            for piece in stream_answer(self.llm(), condensed.query, packed):
+            for piece in stream_answer(model, condensed.query, packed):
                 text += piece
                 if shown or not CANNOT_ANSWER.startswith(text.strip()[: len(CANNOT_ANSWER)]):
                     yield StreamEvent(kind="delta", text=text if not shown else piece)

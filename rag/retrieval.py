@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -77,12 +78,16 @@ class Retriever:
             settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None), create=False
         )
         self._bm25: BM25Index | None = None
+        self._bm25_lock = threading.Lock()
 
     def bm25(self) -> BM25Index:
-        """The BM25 index, reloaded or rebuilt when the collection moved on since it was built."""
-        if self._bm25 is None or self._bm25.revision != self.store.revision():
-            self._bm25 = ensure_bm25(self.store, self.settings)
-        return self._bm25
+        """The BM25 index, reloaded or rebuilt when the collection moved on since it was built.
+
+        A lock keeps two concurrent requests (the web UI) from rebuilding it twice."""
+        with self._bm25_lock:
+            if self._bm25 is None or self._bm25.revision != self.store.revision():
+                self._bm25 = ensure_bm25(self.store, self.settings)
+            return self._bm25
 
     def dense(self, query: str, n: int) -> list[dict]:
         return self.store.query(self.embedder.embed_query(query), n)

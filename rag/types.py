@@ -97,7 +97,10 @@ class Evidence(BaseModel):
 
 
 class StreamEvent(BaseModel):
-    """What Assistant.stream yields: answer text as it grows, a reset (fallback), and the final Answer."""
+    """What Assistant.stream yields: text to append, a reset (clear: fallback), and the final Answer.
+
+    See Assistant.stream for how a front end should render them.
+    """
 
     kind: Literal["delta", "reset", "answer"]
     text: str = ""

@@ -247,9 +247,11 @@ class ScriptedAssistant:
         self.events = events
         self.answer = answer
         self.calls: list[tuple] = []
+        self.temperatures: list[float | None] = []
 
-    def stream(self, question, history=None, *, mode=None, k=None):
+    def stream(self, question, history=None, *, mode=None, k=None, temperature=None):
         self.calls.append((question, history, mode, k))
+        self.temperatures.append(temperature)
         for event in self.events:
             if isinstance(event, Exception):
                 raise event
@@ -273,9 +275,6 @@ class FakeService:
     def refresh(self) -> None:
         pass
 
-    def for_request(self, mode, temperature):
-        return self.assistant
-
 
 def run(webapp, question, answers=None, k=10, mode="extractive", temperature=0.0) -> list[tuple]:
     return list(webapp.respond(question, answers or [], k, mode, temperature))
@@ -296,8 +295,9 @@ def test_deltas_append_and_the_final_answer_replaces_the_stream(webapp_for):
     events = [StreamEvent(kind="delta", text="GaLore projects "), StreamEvent(kind="delta", text="gradients [1]."),
               StreamEvent(kind="answer", answer=final)]
     assistant = ScriptedAssistant(events)
-    steps = run(webapp_for(assistant), "  How does GaLore save memory?  ", k=7.0)
+    steps = run(webapp_for(assistant), "  How does GaLore save memory?  ", k=7.0, temperature=0.7)
     assert assistant.calls == [("How does GaLore save memory?", [], "extractive", 7)]
+    assert assistant.temperatures == [None]  # temperature only matters in LLM mode
     streamed = [s[1][-1]["content"] for s in steps[1:-1]]
     assert streamed == ["GaLore projects ", "GaLore projects gradients [1]."]
     question_box, chat, answers, sources, details, export = steps[-1]

@@ -121,13 +121,12 @@ td.pc-rank, td.pc-num-cell { color: var(--body-text-color-subdued); font-variant
 
 
 class Service:
-    """What all sessions share: the Assistant (and its model), plus per-temperature LLM variants."""
+    """What all sessions share: the Assistant (and its model)."""
 
     def __init__(self, settings: Settings, assistant: Assistant | None = None):
         self.settings = settings
         self.assistant = assistant or Assistant(settings)
         self._lock = threading.Lock()
-        self._by_temperature: dict[float, Assistant] = {}
 
     @property
     def store(self):
@@ -144,7 +143,6 @@ class Service:
         with self._lock:
             if not self.store.exists:
                 self.assistant = Assistant(self.settings, embedder=self.assistant.retriever.embedder)
-                self._by_temperature.clear()
 
     def warm_up(self) -> None:
         """Load the model, the BM25 index and the titles once, before two sessions race to do it."""
@@ -163,22 +161,6 @@ class Service:
             embedding_model=embedder_name(self.assistant.retriever.embedder),
             answer_mode=self.settings.llm.model if mode == "llm" else EXTRACTIVE_MODEL,
         )
-
-    def for_request(self, mode: str, temperature: float | None) -> Assistant:
-        """The shared Assistant; in LLM mode with another temperature, a sibling sharing its retriever."""
-        base = self.assistant
-        if mode != "llm" or temperature is None or abs(temperature - self.settings.llm.temperature) < 1e-9:
-            return base
-        key = round(float(temperature), 2)
-        with self._lock:
-            if key not in self._by_temperature:
-                from rag.llm import make_chat_model
-
-                sibling = Assistant(self.settings, llm=make_chat_model(self.settings, temperature=key),
-                                    retriever=base.retriever)
-                sibling.cache = base.cache  # sentence embeddings are the same whatever the temperature
-                self._by_temperature[key] = sibling
-            return self._by_temperature[key]
 
 
 def parse_history(history: Any) -> list[dict[str, str]]:
@@ -238,8 +220,9 @@ class WebApp:
         yield "", shown, answers, render.sources_pending(), render.details_html(None), gr.skip()
         text, notice, final = "", None, None
         try:
-            assistant = self.service.for_request(mode, temperature)
-            for event in assistant.stream(question, history, mode=mode, k=int(k)):
+            temperature = temperature if mode == "llm" else None
+            for event in self.service.assistant.stream(question, history, mode=mode, k=int(k),
+                                                       temperature=temperature):
                 if event.kind == "delta":
                     text += event.text  # each delta is what to append to what is shown
                 elif event.kind == "reset":  # the LLM failed mid-answer: start again offline

@@ -24,7 +24,7 @@ dev: $(VENV)/.installed-dev
 
 run: install
 	$(PAPERCHAT) ingest
-	$(PAPERCHAT) chat
+	$(PAPERCHAT) serve --host $(HOST) --port $(PORT)
 
 test: dev
 	$(VENV)/bin/pytest -q

@@ -129,13 +129,13 @@ def select(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
     if not ranked:
         return []
     top = ranked[0].score
-    margin = cfg.multi_paper_margin if analysis.multi else cfg.paper_margin
-    papers: list[int] = []
-    for s in ranked:
-        if s.n not in papers and s.score >= top - margin:
-            papers.append(s.n)
-    papers = papers[: cfg.max_papers if analysis.multi else 1]
-    per_paper = max(1, cfg.max_sentences // len(papers)) if analysis.multi else cfg.max_sentences
+    if analysis.multi:
+        close = [s.n for s in ranked if s.score >= top - cfg.multi_paper_margin]
+        papers = list(dict.fromkeys(close))[: cfg.max_papers]
+        per_paper = max(1, cfg.max_sentences // len(papers))
+    else:  # the best sentence's paper (measured on the dev set: better than the best retrieved paper)
+        papers = [ranked[0].n]
+        per_paper = cfg.single_max_sentences
     chosen: list[Scored] = []
     for n in papers:
         mine = [s for s in ranked if s.n == n and s.score >= top - cfg.sentence_margin][:per_paper]

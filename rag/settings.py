@@ -74,8 +74,7 @@ class AnswerSettings(BaseModel):
     repeat_penalty: float = Field(0.2, ge=0, description="Penalty for sentences an earlier answer already gave")
     focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
     rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")
-    paper_margin: float = Field(0.08, ge=0, description="Single-paper answers: other papers within this of "
-                                "the best sentence are cited too")
+    single_max_sentences: int = Field(4, ge=1, description="Sentences in a single-paper offline answer, at most")
     multi_paper_margin: float = Field(0.16, ge=0, description="Multi-paper questions: papers whose best "
                                       "sentence is within this of the best are cited")
     sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")

@@ -173,12 +173,15 @@ def ingest(
     """Ingest files into the configured collection and bring the BM25 index up to date."""
     started = time.perf_counter()
     run = Ingestor(settings, embedder)
-    for path in (Path(p).resolve() for p in paths):
-        seen = run.ingest_file(path, fmt, skip_bad, progress)
-        if prune:
-            run.prune(path, seen)
-    if run.store.exists:
-        ensure_bm25(run.store, settings)
-    run.report.papers_total = len(run.store.papers()) if run.store.exists else 0
+    try:
+        for path in (Path(p).resolve() for p in paths):
+            seen = run.ingest_file(path, fmt, skip_bad, progress)
+            if prune:
+                run.prune(path, seen)
+        if run.store.exists:
+            ensure_bm25(run.store, settings)
+        run.report.papers_total = len(run.store.papers()) if run.store.exists else 0
+    finally:
+        run.store.close()
     run.report.seconds = time.perf_counter() - started
     return run.report

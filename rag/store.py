@@ -96,6 +96,10 @@ class PaperStore:
                 f"(paperchat ingest --collection NEW_NAME) or delete {self.name!r} first"
             )
 
+    def close(self) -> None:
+        """Release the client's connections (a server's sockets, the embedded store's files)."""
+        self._client.close()
+
     @property
     def exists(self) -> bool:
         return self._collection is not None

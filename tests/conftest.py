@@ -132,6 +132,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a server the test started; kill it if it does not stop in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def make_settings(home: Path, collection: str = "test-papers", **kw) -> Settings:
     """Settings that read no .env file (the environment is cleaned by the fixtures)."""
     return Settings(home=home, collection=collection, _env_file=None, **kw)

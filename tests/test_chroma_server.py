@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import BIN, BUNDLED_COUNT, FakeEmbeddings, free_port, make_settings, subprocess_env
+from conftest import BIN, BUNDLED_COUNT, FakeEmbeddings, free_port, make_settings, stop_process, subprocess_env
 
 from ingest.pipeline import ingest
 from rag.bm25 import STATE_FILE
@@ -63,12 +63,7 @@ def chroma_server(tmp_path_factory):
             time.sleep(0.2)
         yield {"port": port, "data": folder / "data"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, 10)
         log.close()
 
 

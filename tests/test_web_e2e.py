@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PAPERCHAT, ROOT, free_port, subprocess_env
+from conftest import PAPERCHAT, ROOT, free_port, stop_process, subprocess_env
 
 from rag.types import Answer
 
@@ -63,12 +63,7 @@ def server(bundled_real, tmp_path_factory):
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 # ------------------------------------------------------------------------------------- the /ask endpoint

@@ -106,7 +106,8 @@ class Assistant:
         hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
         evidence = self._evidence(hits, condensed.focus)
         clock.lap("retrieve_ms")
-        analysis = self._analyse(condensed, evidence, "\n".join(t.content for t in turns if t.role == "assistant"))
+        analysis = self._analyse(condensed, evidence, "\n".join(t.content for t in turns if t.role == "assistant"),
+                                 question)
         clock.lap("analyse_ms")
         base = dict(question=question, standalone_question=condensed.query,
                     sources=[Source(title=h.title, paper_id=h.paper_id, score=h.score, url=h.url) for h in hits])
@@ -164,13 +165,13 @@ class Assistant:
                           chunk_id=found[pid][0], url=found[pid][2].get("url"))
                 for pid in paper_ids if pid in found]
 
-    def _analyse(self, condensed: Condensed, evidence: list[Evidence], seen: str = "") -> Analysis:
+    def _analyse(self, condensed: Condensed, evidence: list[Evidence], seen: str = "", asked: str = "") -> Analysis:
         if not evidence:
             return Analysis()
         query_vec = self.retriever.embedder.embed_query(condensed.query)
         index = self.retriever.bm25()
         return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.df.__contains__,
-                       set(condensed.focus), self.settings.answer, seen)
+                       set(condensed.focus), self.settings.answer, seen, asked)
 
     def _answerable(self, analysis: Analysis, evidence: list[Evidence]) -> bool:
         cfg = self.settings.answer
@@ -190,7 +191,10 @@ class Assistant:
                              notice: str | None):
         chosen = select(analysis, self.settings.answer)
         raw = compose(chosen, {e.n: e.title for e in evidence})
-        text, citations = resolve(raw, evidence)
+        quotes: dict[int, str] = {}  # each paper's best-scoring quoted sentence supports its citation
+        for sentence in sorted(chosen, key=lambda s: -s.score):
+            quotes.setdefault(sentence.n, sentence.text)
+        text, citations = resolve(raw, evidence, quotes)
         for line in text.splitlines(keepends=True):
             yield StreamEvent(kind="delta", text=line)
         return Answer(**base, answer=text, status="answered", citations=citations, mode="extractive",

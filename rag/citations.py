@@ -30,11 +30,17 @@ def _best_quote(answer_text: str, marker_pos: int, evidence: Evidence) -> str:
     return max(sentences, key=lambda s: len(claim & set(content_terms(s))))
 
 
-def resolve(answer_text: str, evidence: list[Evidence]) -> tuple[str, list[Citation]]:
-    """Renumber valid markers 1..m in order of first use; markers to missing evidence are removed."""
+def resolve(answer_text: str, evidence: list[Evidence], quotes: dict[int, str] | None = None,
+            ) -> tuple[str, list[Citation]]:
+    """Renumber valid markers 1..m in order of first use; markers to missing evidence are removed.
+
+    `quotes` (evidence number -> text) gives the supporting quote when the caller knows it (offline
+    answers quote sentences verbatim); otherwise the best matching sentence of the passage is found.
+    """
+    known = quotes or {}
     by_n = {e.n: e for e in evidence}
     new_number: dict[int, int] = {}
-    quotes: dict[int, str] = {}
+    found: dict[int, str] = {}
 
     def replace(match: re.Match) -> str:
         kept = []
@@ -43,7 +49,7 @@ def resolve(answer_text: str, evidence: list[Evidence]) -> tuple[str, list[Citat
                 continue
             if n not in new_number:
                 new_number[n] = len(new_number) + 1
-                quotes[n] = _best_quote(answer_text, match.start(), by_n[n])
+                found[n] = known.get(n) or _best_quote(answer_text, match.start(), by_n[n])
             if new_number[n] not in kept:
                 kept.append(new_number[n])
         return "".join(f"[{k}]" for k in kept)
@@ -52,7 +58,7 @@ def resolve(answer_text: str, evidence: list[Evidence]) -> tuple[str, list[Citat
     text = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", text)
     text = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     citations = [
-        Citation(n=new, title=by_n[old].title, paper_id=by_n[old].paper_id, url=by_n[old].url, quote=quotes[old])
+        Citation(n=new, title=by_n[old].title, paper_id=by_n[old].paper_id, url=by_n[old].url, quote=found[old])
         for old, new in sorted(new_number.items(), key=lambda kv: kv[1])
     ]
     return text, citations

@@ -79,6 +79,18 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z][a-z0-9]+", text.lower()))
 
 
+def short_name(title: str) -> str | None:
+    """The name a paper goes by: 'GaLore' in 'GaLore: Memory-Efficient LLM Training ...' (at most 4 words)."""
+    head, sep, _ = title.partition(":")
+    return head.strip() if sep and 0 < len(head.split()) <= 4 else None
+
+
+def names_paper(question: str, title: str) -> bool:
+    """Whether the question calls the paper by its name ('How does GaLore ...' names GaLore, not Natural GaLore)."""
+    name = short_name(title)
+    return bool(name) and re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", question, re.I) is not None
+
+
 def _coverage(terms: list[str], text_terms: set[str], idf) -> float:
     if not terms:
         return 0.0
@@ -87,11 +99,12 @@ def _coverage(terms: list[str], text_terms: set[str], idf) -> float:
 
 
 def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceCache, idf, known,
-            focus: set[str], cfg: AnswerSettings, seen: str = "") -> Analysis:
+            focus: set[str], cfg: AnswerSettings, seen: str = "", asked: str = "") -> Analysis:
     """Score every evidence sentence against the question.
 
     Besides similarity and term coverage, a sentence loses a little for its paper's rank, and loses
-    when the conversation already showed it (`seen`: earlier answers), so a follow-up adds news.
+    when the conversation already showed it (`seen`: earlier answers), so a follow-up adds news. A paper
+    the person's own question (`asked`, before condensing) calls by name gains a bonus.
     """
     terms = content_terms(question)
     rows: list[tuple[Evidence, int, str]] = [
@@ -102,11 +115,13 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
     vectors = cache.embed([s for _, _, s in rows])
     q = np.asarray(query_vec, dtype=np.float32)
     sims = vectors @ q / max(float(np.linalg.norm(q)), 1e-9)
+    named = {ev.n for ev in evidence if names_paper(asked or question, ev.title)}
     scored = []
     for (ev, i, text), sim in zip(rows, sims):
         cov = _coverage(terms, set(content_terms(ev.title + " " + text)), idf)
         score = (float(sim) + cfg.lexical_weight * cov - cfg.rank_penalty * (ev.n - 1)
                  + (cfg.focus_bonus if ev.paper_id in focus else 0.0)
+                 + (cfg.name_bonus if ev.n in named else 0.0)
                  - (cfg.repeat_penalty if text in seen else 0.0))
         scored.append(Scored(ev.n, i, text, float(sim), cov, score))
     passages = [_expand(set(content_terms(ev.title + " " + ev.text)), _words(ev.text), question)

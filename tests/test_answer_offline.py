@@ -12,6 +12,7 @@ from openai_stub import StubOpenAI
 from ingest.pipeline import ingest
 from ingest.readers import read_papers
 from rag.assistant import EXTRACTIVE_MODEL, Assistant
+from rag.extractive import names_paper
 from rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
 from rag.types import Answer
 from ui.answer_commands import history_entry
@@ -113,6 +114,27 @@ def test_which_papers_reduce_training_memory_cites_several(assistant):
 
     assert answer.status == "answered"
     assert len(answer.citations) >= 2, cited_titles(answer)
+
+
+@pytest.mark.slow
+def test_a_paper_called_by_its_name_is_the_one_quoted(assistant):
+    # Natural GaLore's background sentence is closer to the question than anything in GaLore's abstract;
+    # the question calls GaLore by name, so GaLore is the paper quoted, and a follow-up adds new sentences
+    first = assistant.ask("How does GaLore reduce memory in LLM training?")
+    assert cited_titles(first) == [GALORE]
+
+    history = [{"role": "user", "content": "How does GaLore reduce memory in LLM training?"},
+               {"role": "assistant", "content": history_entry(first)}]
+    follow = assistant.ask("What does it add over LoRA?", history)
+    assert cited_titles(follow) == [GALORE]
+    assert not {c.quote for c in follow.citations} & {c.quote for c in first.citations}
+
+
+def test_names_paper_matches_the_title_before_its_colon():
+    assert names_paper("How does GaLore reduce memory?", GALORE)
+    assert not names_paper("How does GaLore reduce memory?", "Natural GaLore: Accelerating GaLore for LLMs")
+    assert not names_paper("How does GaLoreX work?", GALORE)  # whole words only
+    assert not names_paper("How do deep nets train?", SUBLINEAR)  # no colon: no short name
 
 
 # ------------------------------------------------------------------------------------- honest refusals

@@ -19,6 +19,12 @@ from rag.settings import AnswerSettings
 from rag.text import acronyms, asked_terms, content_terms, split_sentences
 from rag.types import Evidence
 
+_NUMERIC_Q = re.compile(
+    r"\bhow (?:much|many|long|large|big|fast|often)\b|\bby what (?:factor|margin)\b|\bwhat (?:is |was |were |are )?"
+    r"(?:the )?(?:\w+ )?(?:rate|accuracy|percentage|speed-?up|score|number|size|cost|error|throughput|latency|"
+    r"gain|reduction|improvement)s?\b",
+    re.I,
+)
 _MULTI_RE = re.compile(
     r"\b(papers|works|studies|articles|methods|approaches|techniques|which of|compare|comparison|"
     r"each|both|several|various|different|list|any)\b",
@@ -116,12 +122,14 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
     q = np.asarray(query_vec, dtype=np.float32)
     sims = vectors @ q / max(float(np.linalg.norm(q)), 1e-9)
     named = {ev.n for ev in evidence if names_paper(asked or question, ev.title)}
+    numeric = bool(_NUMERIC_Q.search(asked or question))
     scored = []
     for (ev, i, text), sim in zip(rows, sims):
         cov = _coverage(terms, set(content_terms(ev.title + " " + text)), idf)
         score = (float(sim) + cfg.lexical_weight * cov - cfg.rank_penalty * (ev.n - 1)
                  + (cfg.focus_bonus if ev.paper_id in focus else 0.0)
                  + (cfg.name_bonus if ev.n in named else 0.0)
+                 + (cfg.number_bonus if numeric and re.search(r"\d", text) else 0.0)
                  - (cfg.repeat_penalty if text in seen else 0.0))
         scored.append(Scored(ev.n, i, text, float(sim), cov, score))
     passages = [_expand(set(content_terms(ev.title + " " + ev.text)), _words(ev.text), question)

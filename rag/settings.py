@@ -74,6 +74,8 @@ class AnswerSettings(BaseModel):
     repeat_penalty: float = Field(0.2, ge=0, description="Penalty for sentences an earlier answer already gave")
     name_bonus: float = Field(0.1, ge=0, description="Bonus for papers the question calls by name "
                               "(the title's part before a colon, e.g. 'GaLore')")
+    number_bonus: float = Field(0.2, ge=0, description="Bonus for sentences with numbers when the question "
+                                "asks how much / how many / what rate")
     focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
     rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")
     single_max_sentences: int = Field(4, ge=1, description="Sentences in a single-paper offline answer, at most")

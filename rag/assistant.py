@@ -18,6 +18,7 @@ from rag.citations import has_markers, resolve
 from rag.condense import Condensed, TitleIndex, history_for_prompt, offline_condense
 from rag.errors import LLMError
 from rag.extractive import Analysis, SentenceCache, analyse, compose, select
+from rag.grounding import grounded_sentences
 from rag.prompts import CANNOT_ANSWER
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -230,7 +231,14 @@ class Assistant:
             return (yield from self._fallback(base, evidence, analysis, shown,
                                               "the LLM cited passages that do not exist; answered offline instead"))
         return Answer(**base, answer=clean, status="answered", citations=citations, mode="llm",
-                      model=self.settings.llm.model, notice=notice)
+                      model=self.settings.llm.model, notice=notice,
+                      unsupported=self._unsupported(clean, citations, evidence))
+
+    def _unsupported(self, text: str, citations: list, evidence: list[Evidence]) -> list[str]:
+        """LLM sentences that the passage they cite does not support (or that cite nothing)."""
+        passage = {e.paper_id: e.text for e in evidence}
+        lookup = {c.n: passage.get(c.paper_id) for c in citations}
+        return [s.sentence for s in grounded_sentences(text, lookup, self.cache) if not s.supported]
 
     def _fallback(self, base, evidence, analysis, shown: bool, notice: str):
         if shown:

@@ -81,6 +81,9 @@ class Answer(BaseModel):
     mode: Literal["llm", "extractive"]
     model: str
     notice: str | None = Field(default=None, description="e.g. fell back to offline mode")
+    unsupported: list[str] = Field(
+        default_factory=list, description="Answer sentences the passage they cite does not support (LLM mode)"
+    )
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 

@@ -105,6 +105,22 @@ def test_plain_reply_is_cited_with_the_evidence_titles(small, stub):
     assert request["messages"][-1]["content"].endswith(f"Question: {QUESTION}")
 
 
+def test_sentences_the_cited_passage_does_not_support_are_flagged(small, stub):
+    fabricated = "The method also cures insomnia in zebras during winter migrations [1]."
+    stub.queue(f"Communication volume drops by 270x on ResNet-50 [1]. {fabricated}")
+
+    answer = llm_assistant(small, stub.base_url).ask(QUESTION)
+
+    assert answer.status == "answered" and answer.mode == "llm"
+    assert answer.unsupported == ["The method also cures insomnia in zebras during winter migrations."]
+
+
+def test_a_faithful_reply_has_nothing_flagged(small, stub):
+    stub.queue(GOOD_REPLY)
+
+    assert llm_assistant(small, stub.base_url).ask(QUESTION).unsupported == []
+
+
 def test_citations_follow_the_passage_numbers_the_llm_was_shown(small, stub):
     def reply(body: dict) -> str:
         shown = {title: n for n, title in passages(body).items()}

@@ -390,3 +390,11 @@ def test_auth_parsing(monkeypatch):
     for bad in ("nopassword", ":pw", "user:"):
         with pytest.raises(PaperchatError, match="USER:PASSWORD"):
             web.parse_auth(bad)
+
+
+def test_unsupported_llm_sentences_are_listed_escaped():
+    answer = answered().model_copy(update={"mode": "llm", "unsupported": ["It cures <b>zebras</b>."]})
+    html = render.answer_message(answer)
+    assert "Not supported by the passage it cites" in html
+    assert "It cures &lt;b&gt;zebras&lt;/b&gt;." in html and "<b>zebras</b>" not in html
+    assert "Not supported" not in render.answer_message(answered())

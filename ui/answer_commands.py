@@ -25,6 +25,9 @@ def render_text(answer) -> str:
     else:
         lines.append("Closest papers (not cited):")
         lines += [f"- {s.title}" for s in answer.sources[:5]]
+    if answer.unsupported:
+        lines += ["", "not supported by the passage it cites (check these):"]
+        lines += [f"- {sentence}" for sentence in answer.unsupported]
     if answer.notice:
         lines += ["", f"note: {answer.notice}"]
     return "\n".join(lines)

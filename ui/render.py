@@ -111,12 +111,22 @@ def not_found_message(answer: Answer, limit: int = 3) -> str:
             f'Not in the collection</div><p>{esc(answer.answer)}</p>{papers}</div>')
 
 
+def unsupported_html(sentences: Sequence[str]) -> str:
+    """LLM sentences whose cited passage does not support them, listed for the reader to check."""
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{esc(s)}</li>" for s in sentences)
+    return (f'\n\n<div class="pc-notice">⚠ Not supported by the passage it cites — check these:'
+            f'<ul>{items}</ul></div>')
+
+
 def answer_message(answer: Answer, *, latest: bool = True) -> str:
     """The final assistant message; only the latest answer's markers link to the (latest) sources panel."""
     if answer.status == "not_found":
         return not_found_message(answer)
     body = link_citations(answer.answer, answer.citations, link=latest)
-    return notice_html(answer.notice) + body + references_footer(answer.citations)
+    return (notice_html(answer.notice) + body + unsupported_html(answer.unsupported)
+            + references_footer(answer.citations))
 
 
 def chat_messages(answers: Sequence[Answer]) -> list[dict[str, str]]:

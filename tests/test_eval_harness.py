@@ -304,9 +304,9 @@ def test_fingerprint(bundled, scripted_run):
     assert fp["dataset"]["items"] == 6 and fp["thresholds"]["groundedness"] > 0
     assert fp["git"] is None or re.fullmatch(r"[0-9a-f]{40}", fp["git"]["commit"])
     # secrets are redacted and do not change the sha; the data directory does not either
-    secret = settings.model_copy(update={"llm": LLMSettings(api_key="sk-secret-1"), "openai_api_key": "sk-2"})
-    other = settings.model_copy(update={"llm": LLMSettings(api_key="sk-secret-3"), "openai_api_key": "sk-4"})
-    assert "sk-" not in json.dumps(settings_fingerprint(secret))
+    secret = settings.model_copy(update={"llm": LLMSettings(api_key="fake-secret-1"), "openai_api_key": "fake-2"})
+    other = settings.model_copy(update={"llm": LLMSettings(api_key="fake-secret-3"), "openai_api_key": "fake-4"})
+    assert "fake-" not in json.dumps(settings_fingerprint(secret))
     assert settings_fingerprint(secret)["sha256"] == settings_fingerprint(other)["sha256"]
     moved = settings.model_copy(update={"home": settings.home / "elsewhere"})
     assert settings_fingerprint(moved)["sha256"] == settings_fingerprint(settings)["sha256"]

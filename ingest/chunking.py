@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from rag.settings import ChunkSettings
-from rag.tokens import ENCODING, ensure_offline_tiktoken
+from rag.tokens import ENCODING, count_tokens, ensure_offline_tiktoken
 from rag.types import Chunk, Paper
 
 
@@ -49,9 +49,15 @@ def paper_metadata(paper: Paper, digest: str) -> dict:
     return meta
 
 
+def _pieces(text: str, chunking: ChunkSettings) -> list[str]:
+    """The text itself when it fits one chunk (most abstracts), else the splitter's pieces."""
+    if count_tokens(text) <= chunking.size:
+        return [text.strip()] if text.strip() else []
+    return [p.strip() for p in _splitter(chunking.size, chunking.overlap).split_text(text) if p.strip()]
+
+
 def chunk_paper(paper: Paper, chunking: ChunkSettings) -> list[Chunk]:
-    pieces = [p.strip() for p in _splitter(chunking.size, chunking.overlap).split_text(paper.abstract)]
-    pieces = [p for p in pieces if p] or [paper.abstract]
+    pieces = _pieces(paper.abstract, chunking) or [paper.abstract]
     base = paper_metadata(paper, content_hash(paper, chunking))
     return [
         Chunk(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from rag.errors import InputFormatError, PaperchatError
 from rag.index import ensure_bm25
 from rag.settings import Settings
 from rag.store import PaperStore
-from rag.types import Paper
+from rag.types import Chunk, Paper
 
-PAPER_BATCH = 256
+PAPER_BATCH = 512
 
 
 class IngestReport(BaseModel):
@@ -106,28 +107,48 @@ class Ingestor:
         self.report.unchanged += len(whole)
         return new, changed
 
-    def _write(self, papers: list[Paper], replace: list[str]) -> None:
-        self._bump_once()
+    def _embed(self, papers: list[Paper]) -> tuple[list[Chunk], list[list[float]]]:
         chunks = [c for p in papers for c in chunk_paper(p, self.settings.chunk)]
-        vectors = self.embedder.embed_documents([c.text for c in chunks])
+        return chunks, self.embedder.embed_documents([c.text for c in chunks])
+
+    def _store(self, chunks: list[Chunk], vectors: list[list[float]], replace: list[str]) -> None:
+        """One batch of whole papers: old chunks of changed papers out, all new chunks in."""
         if replace:
             self.store.delete_papers(replace)
         self.store.upsert([c.id for c in chunks], vectors, [c.text for c in chunks], [c.metadata for c in chunks])
         self.report.chunks_written += len(chunks)
 
     def ingest_file(self, path: Path, fmt: str | None, skip_bad: bool, progress: Callable[[int], None]) -> set[str]:
-        """Ingest one file; returns the ids seen in it (for prune)."""
+        """Ingest one file; returns the ids seen in it (for prune).
+
+        Writing a batch to the store overlaps embedding the next one (one writer thread); the store is
+        only read (to classify the next batch) while no write is in flight.
+        """
         path = path.resolve()
         skipped: list[InputFormatError] = []
         seen: set[str] = set()
-        for batch in _batches(read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped), PAPER_BATCH):
-            batch = self._drop_duplicates(path, batch, seen, skip_bad, skipped)
-            new, changed = self._classify(batch)
-            if new or changed:
-                self._write(new + changed, [p.id for p in changed])
-            self.report.new += len(new)
-            self.report.changed += len(changed)
-            progress(len(batch))
+        ready: tuple | None = None  # an embedded batch waiting to be written
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-writer") as writer:
+            try:
+                for batch in _batches(read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped), PAPER_BATCH):
+                    batch = self._drop_duplicates(path, batch, seen, skip_bad, skipped)
+                    new, changed = self._classify(batch)
+                    writing = writer.submit(self._store, *ready) if ready else None
+                    ready = None
+                    if new or changed:
+                        self._bump_once()  # on this thread: the collection exists before any write
+                        ready = (*self._embed(new + changed), [p.id for p in changed])
+                    if writing:
+                        writing.result()
+                    self.report.new += len(new)
+                    self.report.changed += len(changed)
+                    progress(len(batch))
+            except InputFormatError:
+                if ready:  # the papers read before the bad record are whole: keep them, as without the overlap
+                    self._store(*ready)
+                raise
+        if ready:
+            self._store(*ready)
         self.report.skipped.extend(str(e) for e in skipped)
         self.report.files.append(str(path))
         return seen

@@ -102,34 +102,19 @@ class Retriever:
         return self._fuse(dense, lexical, k)
 
     def _fuse(self, dense: list[dict], lexical: list[tuple[str, float]], k: int) -> list[SearchHit]:
+        """Papers ranked by the fused score; each shown with its best chunk by the same fusion."""
         cfg = self.settings.retrieval
         dense_best = best_per_paper([(d["id"], d["similarity"]) for d in dense])
         bm25_best = best_per_paper(lexical)
-        dense_papers, bm25_papers = list(dense_best), list(bm25_best)
         fused = fuse_papers(dense_best, bm25_best, cfg)
         chunk_scores = fuse_papers({d["id"]: d["similarity"] for d in dense}, dict(lexical), cfg)
-        top = sorted(fused, key=lambda pid: -fused[pid])[:k]
         best_chunk: dict[str, str] = {}
         for cid in sorted(chunk_scores, key=lambda c: -chunk_scores[c]):
             best_chunk.setdefault(cid.rsplit("::", 1)[0], cid)
-        return self._hits(top, fused, best_chunk, dense, lexical, dense_papers, bm25_papers)
-
-    def _hits(self, top, fused, best_chunk, dense, lexical, dense_papers, bm25_papers) -> list[SearchHit]:
-        docs = {d["id"]: d for d in dense}
-        missing = [best_chunk[p] for p in top if best_chunk[p] not in docs]
-        top = list(top)
-        if missing:
-            got = self.store.collection.get(ids=missing, include=["documents", "metadatas"])
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                docs[cid] = {"id": cid, "document": doc, "metadata": meta}
-        dense_sim = {}
-        for d in dense:
-            dense_sim.setdefault(d["id"].rsplit("::", 1)[0], d["similarity"])
-        bm25_score = {}
-        for cid, s in lexical:
-            bm25_score.setdefault(cid.rsplit("::", 1)[0], s)
-        d_rank = {p: i for i, p in enumerate(dense_papers, 1)}
-        b_rank = {p: i for i, p in enumerate(bm25_papers, 1)}
+        top = sorted(fused, key=lambda pid: -fused[pid])[:k]
+        docs = self._chunks([best_chunk[p] for p in top], {d["id"]: d for d in dense})
+        d_rank = {p: i for i, p in enumerate(dense_best, 1)}
+        b_rank = {p: i for i, p in enumerate(bm25_best, 1)}
         hits = []
         for pid in top:
             item = docs.get(best_chunk[pid])
@@ -140,9 +125,18 @@ class Retriever:
                 paper_id=pid, title=meta["title"], score=round(fused[pid], 6), text=item["document"],
                 chunk_id=item["id"], url=meta.get("url"), authors=_split(meta.get("authors")),
                 year=meta.get("year"), dense_rank=d_rank.get(pid), bm25_rank=b_rank.get(pid),
-                dense_score=dense_sim.get(pid), bm25_score=bm25_score.get(pid),
+                dense_score=dense_best.get(pid), bm25_score=bm25_best.get(pid),
             ))
         return hits
+
+    def _chunks(self, chunk_ids: list[str], known: dict[str, dict]) -> dict[str, dict]:
+        """The chunks by id: those the dense query returned, the rest (BM25-only) fetched from the store."""
+        missing = [cid for cid in chunk_ids if cid not in known]
+        if missing:
+            got = self.store.collection.get(ids=missing, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                known[cid] = {"id": cid, "document": doc, "metadata": meta}
+        return known
 
 
 class PaperRetriever(BaseRetriever):

@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 
 from rag.assistant import Assistant, as_turns
-from rag.condense import offline_condense
-from rag.settings import Settings
-from ui.answer_commands import history_entry
+from rag.condense import history_entry, offline_condense
+from rag.extractive import gate_passes
+from rag.settings import AnswerSettings, Settings
 
 GRID = {
     "min_similarity": [0.15, 0.2, 0.25, 0.3, 0.35, 0.4],
@@ -38,19 +38,16 @@ def features(assistant: Assistant, dataset: Path) -> list[dict]:
             answer = assistant.ask(first)
             history = [{"role": "user", "content": first}, {"role": "assistant", "content": history_entry(answer)}]
             question = item["turns"][-1]["question"]
-        condensed = offline_condense(question, as_turns(history), assistant.titles())
-        hits = assistant.retriever.search(condensed.query, assistant.settings.retrieval.k)
-        analysis = assistant._analyse(condensed, assistant._evidence(hits, condensed.focus))
+        turns = as_turns(history)
+        condensed = offline_condense(question, turns, assistant.titles())
+        _, evidence, analysis = assistant.gather(question, turns, condensed)
         rows.append({"id": item["id"], "unanswerable": item["type"] == "unanswerable",
-                     "sim": analysis.best_similarity, "cov": analysis.coverage,
-                     "asked": analysis.asked_coverage, "unknown": analysis.unknown_share})
+                     "analysis": analysis, "has_evidence": bool(evidence)})
     return rows
 
 
 def passes(row: dict, t: dict) -> bool:
-    return (row["sim"] >= t["min_similarity"] and row["cov"] >= t["min_coverage"]
-            and (row["asked"] is None or row["asked"] >= t["min_asked_coverage"])
-            and row["unknown"] <= t["max_unknown_share"])
+    return row["has_evidence"] and gate_passes(row["analysis"], AnswerSettings(**t))
 
 
 def grid(rows: list[dict]) -> list[tuple[float, float, dict]]:
@@ -84,9 +81,9 @@ def main() -> None:
     print(f"{len(best)} settings tie at refusal {best[0][1]:.2f}, answered {best[0][2]:.2f}")
     print("chosen (median of the ties):", json.dumps(middle))
     for row in rows:
-        print(f"{row['id']:14s} sim={row['sim']:.3f} cov={row['cov']:.3f} "
-              f"asked={_fmt(row['asked'])} "
-              f"unknown={row['unknown']:.2f} {'pass' if passes(row, middle) else 'refuse'}")
+        a = row["analysis"]
+        print(f"{row['id']:14s} sim={a.best_similarity:.3f} cov={a.coverage:.3f} asked={_fmt(a.asked_coverage)} "
+              f"unknown={a.unknown_share:.2f} {'pass' if passes(row, middle) else 'refuse'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from langchain_core.embeddings import Embeddings
 from rag.citations import has_markers, resolve
 from rag.condense import Condensed, TitleIndex, history_for_prompt, offline_condense
 from rag.errors import LLMError
-from rag.extractive import Analysis, SentenceCache, analyse, compose, select
+from rag.extractive import Analysis, SentenceCache, analyse, compose, gate_passes, select
 from rag.grounding import grounded_sentences
 from rag.prompts import CANNOT_ANSWER
 from rag.retrieval import Retriever
@@ -104,15 +104,10 @@ class Assistant:
         if mode == "llm" and turns:
             condensed, notice, mode = self._condense_llm(question, turns, condensed)
         clock.lap("condense_ms")
-        hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
-        evidence = self._evidence(hits, condensed.focus)
-        clock.lap("retrieve_ms")
-        analysis = self._analyse(condensed, evidence, "\n".join(t.content for t in turns if t.role == "assistant"),
-                                 question)
-        clock.lap("analyse_ms")
+        hits, evidence, analysis = self.gather(question, turns, condensed, k, clock)
         base = dict(question=question, standalone_question=condensed.query,
                     sources=[Source(title=h.title, paper_id=h.paper_id, score=h.score, url=h.url) for h in hits])
-        if not self._answerable(analysis, evidence):
+        if not evidence or not gate_passes(analysis, self.settings.answer):
             yield from self._finish(self._not_found(base, mode, notice), clock)
             return
         if mode == "llm":
@@ -121,6 +116,18 @@ class Assistant:
             answer = yield from self._generate_extractive(base, evidence, analysis, notice)
         clock.lap("generate_ms")
         yield from self._finish(answer, clock)
+
+    def gather(self, question: str, turns: list[Turn], condensed: Condensed, k: int | None = None,
+               clock: _Clock | None = None) -> tuple[list[SearchHit], list[Evidence], Analysis]:
+        """Retrieve for the standalone query, number the evidence, and score its sentences (the gate's input)."""
+        clock = clock or _Clock()
+        hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
+        evidence = self._evidence(hits, condensed.focus)
+        clock.lap("retrieve_ms")
+        seen = "\n".join(t.content for t in turns if t.role == "assistant")
+        analysis = self._analyse(condensed, evidence, seen, question)
+        clock.lap("analyse_ms")
+        return hits, evidence, analysis
 
     def _condense_llm(self, question: str, turns: list[Turn], offline: Condensed):
         from rag.llm import condense_llm
@@ -173,16 +180,6 @@ class Assistant:
         index = self.retriever.bm25()
         return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.df.__contains__,
                        set(condensed.focus), self.settings.answer, seen, asked)
-
-    def _answerable(self, analysis: Analysis, evidence: list[Evidence]) -> bool:
-        cfg = self.settings.answer
-        return (
-            bool(evidence)
-            and analysis.best_similarity >= cfg.min_similarity
-            and analysis.coverage >= cfg.min_coverage
-            and (analysis.asked_coverage is None or analysis.asked_coverage >= cfg.min_asked_coverage)
-            and analysis.unknown_share <= cfg.max_unknown_share
-        )
 
     def _not_found(self, base: dict, mode: Mode, notice: str | None) -> Answer:
         model = self.settings.llm.model if mode == "llm" else EXTRACTIVE_MODEL

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag.text import normalize_title
-from rag.types import Turn
+from rag.types import Answer, Turn
 
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "former": 0}
 _LAST = {"last", "latter"}
@@ -109,6 +109,15 @@ def _is_fragment(question: str) -> bool:
     words = question.split()
     return len(words) <= 3 and not any(any(c.isupper() for c in w[1:]) or any(c.isdigit() for c in w)
                                        for w in words)
+
+
+def history_entry(answer: Answer) -> str:
+    """What a conversation should remember of an answer: its text plus the titles it cited, the form
+    in which the offline condenser finds the papers again ("it", "the second one")."""
+    if answer.status != "answered" or not answer.citations:
+        return answer.answer
+    refs = "\n".join(f"[{c.n}] {c.title}" for c in answer.citations)
+    return f"{answer.answer}\n\nReferences:\n{refs}"
 
 
 def history_for_prompt(history: list[Turn], max_chars: int = 4000) -> str:

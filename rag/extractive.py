@@ -146,6 +146,16 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
     )
 
 
+def gate_passes(analysis: Analysis, cfg: AnswerSettings) -> bool:
+    """The answer gate: can this evidence answer the question? (thresholds tuned by evals.tune_answer)"""
+    return (
+        analysis.best_similarity >= cfg.min_similarity
+        and analysis.coverage >= cfg.min_coverage
+        and (analysis.asked_coverage is None or analysis.asked_coverage >= cfg.min_asked_coverage)
+        and analysis.unknown_share <= cfg.max_unknown_share
+    )
+
+
 def select(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
     """2-6 sentences: from one paper for a single-paper question, spread over papers for a multi one."""
     ranked = analysis.sentences

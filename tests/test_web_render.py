@@ -119,7 +119,7 @@ def test_not_found_looks_different_and_lists_closest_papers_not_sources():
 
 
 def test_not_found_history_has_no_references():
-    assert render.history_text(not_found()) == not_found().answer
+    assert render.history_turns([not_found()])[1]["content"] == not_found().answer
 
 
 # ------------------------------------------------------------------------------------- escaping

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from rag.condense import history_entry
 from rag.errors import PaperchatError
 from ui.cli import CollectionOpt, JsonOpt, app, err, out, settings_for
 
@@ -31,14 +32,6 @@ def render_text(answer) -> str:
     if answer.notice:
         lines += ["", f"note: {answer.notice}"]
     return "\n".join(lines)
-
-
-def history_entry(answer) -> str:
-    """What the conversation remembers of an answer: its text and the titles it cited."""
-    if answer.status != "answered":
-        return answer.answer
-    refs = "\n".join(f"[{c.n}] {c.title}" for c in answer.citations)
-    return f"{answer.answer}\n\nReferences:\n{refs}"
 
 
 def _assistant(collection: str | None):

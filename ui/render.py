@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from rag.condense import history_entry
 from rag.types import Answer, Citation, Source
 
 #: Closest papers shown for a not_found answer.
@@ -142,20 +143,11 @@ def chat_messages(answers: Sequence[Answer]) -> list[dict[str, str]]:
 # ------------------------------------------------------------------------------------- history
 
 
-def history_text(answer: Answer) -> str:
-    """The assistant turn as the Assistant should see it: the text plus the titles it cited, so that
-    a follow-up ("it", "the second one") finds the papers again."""
-    if answer.status != "answered" or not answer.citations:
-        return answer.answer
-    refs = "\n".join(f"[{c.n}] {c.title}" for c in answer.citations)
-    return f"{answer.answer}\n\nReferences:\n{refs}"
-
-
 def history_turns(answers: Iterable[Answer]) -> list[dict[str, str]]:
     turns: list[dict[str, str]] = []
     for answer in answers:
         turns.append({"role": "user", "content": answer.question})
-        turns.append({"role": "assistant", "content": history_text(answer)})
+        turns.append({"role": "assistant", "content": history_entry(answer)})
     return turns
 
 

@@ -33,7 +33,7 @@ lint: dev
 	$(VENV)/bin/ruff check .
 
 bench: install
-	$(PY) -m evals.bench
+	$(PY) -m paperchat.evals.bench
 
 clean:
 	rm -rf $(VENV) .paperchat runs .pytest_cache

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.beir_data import load_qrels, split_queries
-from evals.metrics import ndcg_at_k, recall_at_k
-from rag.retrieval import Retriever, best_per_paper, fuse_papers
-from rag.settings import RetrievalSettings, Settings
+from paperchat.evals.beir_data import load_qrels, split_queries
+from paperchat.evals.metrics import ndcg_at_k, recall_at_k
+from paperchat.rag.retrieval import Retriever, best_per_paper, fuse_papers
+from paperchat.rag.settings import RetrievalSettings, Settings
 
 DEPTH = 100
 

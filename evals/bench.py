@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from evals import beir
-from evals.metrics import percentile
-from ingest.chunking import chunk_paper
-from ingest.pipeline import ingest
-from ingest.readers import read_papers
-from rag.embeddings import MiniLMEmbeddings
-from rag.settings import PACKAGE_ROOT, Settings
+from paperchat.evals import beir
+from paperchat.evals.metrics import percentile
+from paperchat.ingest.chunking import chunk_paper
+from paperchat.ingest.pipeline import ingest_paths
+from paperchat.ingest.readers import read_papers
+from paperchat.rag.embeddings import MiniLMEmbeddings
+from paperchat.rag.settings import PACKAGE_ROOT, Settings
 
 SCIFACT = PACKAGE_ROOT.parent / "shared" / "benchmarks" / "scifact"
 DEV = PACKAGE_ROOT / "evals" / "datasets" / "dev.jsonl"
@@ -44,16 +44,16 @@ def ingest_throughput(corpus: Path, settings: Settings) -> tuple[float, int]:
     embedder = MiniLMEmbeddings(batch_size=settings.embedding.batch_size)
     embedder.embed_array(["warm up"])
     started = time.perf_counter()
-    report = ingest([corpus], settings, embedder=embedder)
+    report = ingest_paths([corpus], settings, embedder=embedder)
     return report.new / (time.perf_counter() - started), report.chunks_written
 
 
 def answer_latency(home: Path) -> dict:
     """Per-question latency of Assistant.ask against Retriever.search on the dev questions."""
-    from rag.assistant import Assistant
+    from paperchat.rag.assistant import Assistant
 
     settings = Settings(home=home)
-    ingest([PACKAGE_ROOT / "data" / "papers.txt"], settings)
+    ingest_paths([PACKAGE_ROOT / "data" / "papers.txt"], settings)
     assistant = Assistant(settings)
     questions = [json.loads(line).get("question") for line in DEV.read_text().splitlines()]
     questions = [q for q in questions if q]

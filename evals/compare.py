@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.report import LABELS, fmt
-from rag.errors import PaperchatError
+from paperchat.evals.report import LABELS, fmt
+from paperchat.rag.errors import PaperchatError
 
 
 def load_run(path: Path | str) -> dict:

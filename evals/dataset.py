@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from evals.metrics import norm_title
-from rag.errors import PaperchatError
+from paperchat.evals.metrics import norm_title
+from paperchat.rag.errors import PaperchatError
 
 PACKAGE_DATASETS = Path(__file__).resolve().parent / "datasets"
 DEV_SET = PACKAGE_DATASETS / "dev.jsonl"

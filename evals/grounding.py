@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from evals.metrics import exact_point_match
-from rag.grounding import (  # noqa: F401  (re-exported: the evals' public API)
+from paperchat.evals.metrics import exact_point_match
+from paperchat.rag.grounding import (  # noqa: F401  (re-exported: the evals' public API)
     THRESHOLD,
     Embed,
     EvidenceLookup,

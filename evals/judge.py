@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.errors import LLMError
+from paperchat.rag.errors import LLMError
 
 JUDGE_SYSTEM = (
     "You are a strict evaluator of answers produced by a research-paper assistant. "
@@ -126,7 +126,7 @@ class Judge:
 
     @classmethod
     def from_settings(cls, settings) -> Judge:
-        from rag.llm import make_chat_model
+        from paperchat.rag.llm import make_chat_model
 
         return cls(make_chat_model(settings, temperature=0.0), settings.llm.model)
 

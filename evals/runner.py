@@ -20,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from evals import metrics as M
-from evals.dataset import EvalItem, load_dataset
-from evals.grounding import (
+from paperchat.evals import metrics as M
+from paperchat.evals.dataset import EvalItem, load_dataset
+from paperchat.evals.grounding import (
     POINT_THRESHOLD,
     THRESHOLD,
     PointResult,
@@ -31,11 +31,11 @@ from evals.grounding import (
     groundedness,
     point_coverage,
 )
-from evals.judge import METRICS as JUDGE_METRICS
-from evals.judge import Judge, judge_for
-from rag.errors import EmptyCollectionError, PaperchatError
-from rag.settings import PACKAGE_ROOT, Settings
-from rag.text import body_of
+from paperchat.evals.judge import METRICS as JUDGE_METRICS
+from paperchat.evals.judge import Judge, judge_for
+from paperchat.rag.errors import EmptyCollectionError, PaperchatError
+from paperchat.rag.settings import PACKAGE_ROOT, Settings
+from paperchat.rag.text import body_of
 
 Progress = Callable[[str, int, int], None]
 
@@ -395,7 +395,7 @@ def run_eval(dataset_path: Path | str, settings: Settings, mode: str | None = No
     dataset_path = Path(dataset_path)
     items = load_dataset(dataset_path)
     if assistant is None:
-        from rag.assistant import Assistant
+        from paperchat.rag.assistant import Assistant
 
         assistant = Assistant(settings)
     settings = assistant.settings
@@ -451,7 +451,7 @@ def _embedder_name(embedder) -> str:
 
 
 def write_run(result: RunResult) -> None:
-    from evals.report import markdown, plot
+    from paperchat.evals.report import markdown, plot
 
     result.folder.mkdir(parents=True, exist_ok=False)
     data = result.as_json()

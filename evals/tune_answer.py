@@ -1,4 +1,4 @@
-"""Tune the answer gate on the dev set: `python -m evals.tune_answer [--dataset PATH] [--home DIR]`.
+"""Tune the answer gate on the dev set: `python -m paperchat.evals.tune_answer [--dataset PATH] [--home DIR]`.
 
 For every dev item the gate's features are computed once (best question-sentence
 similarity, term coverage, coverage of what a wh-question asks for, share of terms the
@@ -15,10 +15,10 @@ import itertools
 import json
 from pathlib import Path
 
-from rag.assistant import Assistant, as_turns
-from rag.condense import history_entry, offline_condense
-from rag.extractive import gate_passes
-from rag.settings import AnswerSettings, Settings
+from paperchat.rag.assistant import Assistant, as_turns
+from paperchat.rag.condense import history_entry, offline_condense
+from paperchat.rag.extractive import gate_passes
+from paperchat.rag.settings import AnswerSettings, Settings
 
 GRID = {
     "min_similarity": [0.15, 0.2, 0.25, 0.3, 0.35, 0.4],

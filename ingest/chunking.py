@@ -6,9 +6,9 @@ import functools
 import hashlib
 import json
 
-from rag.settings import ChunkSettings
-from rag.tokens import ENCODING, count_tokens, ensure_offline_tiktoken
-from rag.types import Chunk, Paper
+from paperchat.rag.settings import ChunkSettings
+from paperchat.rag.tokens import ENCODING, count_tokens, ensure_offline_tiktoken
+from paperchat.rag.types import Chunk, Paper
 
 
 @functools.lru_cache(maxsize=8)

@@ -18,14 +18,14 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field
 
-from ingest.chunking import chunk_paper, content_hash
-from ingest.readers import read_papers
-from rag.embeddings import embedder_name, make_embedder
-from rag.errors import InputFormatError, PaperchatError
-from rag.index import ensure_bm25
-from rag.settings import Settings
-from rag.store import PaperStore
-from rag.types import Chunk, Paper
+from paperchat.ingest.chunking import chunk_paper, content_hash
+from paperchat.ingest.readers import read_papers
+from paperchat.rag.embeddings import embedder_name, make_embedder
+from paperchat.rag.errors import InputFormatError, PaperchatError
+from paperchat.rag.index import ensure_bm25
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperStore
+from paperchat.rag.types import Chunk, Paper
 
 PAPER_BATCH = 512
 
@@ -52,7 +52,7 @@ class IngestReport(BaseModel):
 
 def estimate_papers(path: Path) -> int:
     """A quick count for the progress bar: lines in the file (two per paper for a listing page)."""
-    from ingest.readers import detect_format
+    from paperchat.ingest.readers import detect_format
 
     try:
         with open(path, "rb") as f:
@@ -181,7 +181,7 @@ class Ingestor:
         self.report.pruned += len(stale)
 
 
-def ingest(
+def ingest_paths(
     paths: list[Path],
     settings: Settings,
     *,

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rag.errors import InputFormatError, UnknownFormatError
-from rag.types import Paper
+from paperchat.rag.errors import InputFormatError, UnknownFormatError
+from paperchat.rag.types import Paper
 
 FORMATS: dict[str, str] = {
     "listing": "raw text of a 'trending papers' page: a title line, then an abstract line, per paper",

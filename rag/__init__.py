@@ -1,3 +1,1 @@
-"""paperchat's core: settings, types, embeddings, store, retrieval and answering."""
-
-__version__ = "0.1.0"
+"""The retrieval chain: settings, types, embeddings, the store and keyword index, retrieval and answering."""

@@ -14,16 +14,16 @@ from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
-from rag.citations import has_markers, resolve
-from rag.condense import Condensed, TitleIndex, history_for_prompt, offline_condense
-from rag.errors import LLMError
-from rag.extractive import Analysis, SentenceCache, analyse, compose, gate_passes, select
-from rag.grounding import grounded_sentences
-from rag.prompts import CANNOT_ANSWER
-from rag.retrieval import Retriever
-from rag.settings import Settings
-from rag.text import body_of, merge_overlapping
-from rag.types import Answer, Evidence, SearchHit, Source, StreamEvent, Turn
+from paperchat.rag.citations import has_markers, resolve
+from paperchat.rag.condense import Condensed, TitleIndex, history_for_prompt, offline_condense
+from paperchat.rag.errors import LLMError
+from paperchat.rag.extractive import Analysis, SentenceCache, analyse, compose, gate_passes, select
+from paperchat.rag.grounding import grounded_sentences
+from paperchat.rag.prompts import CANNOT_ANSWER
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
+from paperchat.rag.text import body_of, merge_overlapping
+from paperchat.rag.types import Answer, Evidence, SearchHit, Source, StreamEvent, Turn
 
 Mode = Literal["llm", "extractive"]
 NOT_FOUND = "The collection does not say: none of its papers answers this question."
@@ -62,7 +62,7 @@ class Assistant:
 
     def llm(self):
         if self._llm is None:
-            from rag.llm import make_chat_model
+            from paperchat.rag.llm import make_chat_model
 
             self._llm = make_chat_model(self.settings)
         return self._llm
@@ -130,7 +130,7 @@ class Assistant:
         return hits, evidence, analysis
 
     def _condense_llm(self, question: str, turns: list[Turn], offline: Condensed):
-        from rag.llm import condense_llm
+        from paperchat.rag.llm import condense_llm
 
         try:
             query = condense_llm(self.llm(), question, history_for_prompt(turns))
@@ -200,7 +200,7 @@ class Assistant:
 
     def _generate_llm(self, base: dict, condensed: Condensed, evidence: list[Evidence], analysis: Analysis,
                       notice: str | None, temperature: float | None = None):
-        from rag.llm import pack_evidence, stream_answer
+        from paperchat.rag.llm import pack_evidence, stream_answer
 
         packed = pack_evidence(evidence, self.settings.llm.context_tokens)
         model = self.llm() if temperature is None else self.llm().bind(temperature=temperature)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from rag.text import content_terms, split_sentences
-from rag.types import Citation, Evidence
+from paperchat.rag.text import content_terms, split_sentences
+from paperchat.rag.types import Citation, Evidence
 
 _MARKER = re.compile(r"\[(\d+(?:\s*(?:,|;|–|-)\s*\d+)*)\]")
 

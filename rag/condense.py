@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.text import normalize_title
-from rag.types import Answer, Turn
+from paperchat.rag.text import normalize_title
+from paperchat.rag.types import Answer, Turn
 
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "former": 0}
 _LAST = {"last", "latter"}

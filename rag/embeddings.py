@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.errors import PaperchatError
+from paperchat.rag.errors import PaperchatError
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from paperchat.rag.settings import Settings
 
 MINILM_NAME = "all-MiniLM-L6-v2-onnx-int8"
 MINILM_DIM = 384

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.settings import AnswerSettings
-from rag.text import acronyms, asked_terms, content_terms, split_sentences
-from rag.types import Evidence
+from paperchat.rag.settings import AnswerSettings
+from paperchat.rag.text import acronyms, asked_terms, content_terms, split_sentences
+from paperchat.rag.types import Evidence
 
 _NUMERIC_Q = re.compile(
     r"\bhow (?:much|many|long|large|big|fast|often)\b|\bby what (?:factor|margin)\b|\bwhat (?:is |was |were |are )?"

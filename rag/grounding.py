@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rag.text import split_sentences
+from paperchat.rag.text import split_sentences
 
 #: Sentence vs its cited passage: cosine similarity at or above this counts as supported.
 THRESHOLD = 0.60

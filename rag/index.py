@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.bm25 import BM25Index
-from rag.settings import Settings
-from rag.store import PaperStore
+from paperchat.rag.bm25 import BM25Index
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperStore
 
 
 def ensure_bm25(store: PaperStore, settings: Settings) -> BM25Index:

@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rag.errors import LLMError
-from rag.prompts import (
+from paperchat.rag.errors import LLMError
+from paperchat.rag.prompts import (
     ANSWER_SYSTEM,
     ANSWER_USER,
     CONDENSE_SYSTEM,
     CONDENSE_USER,
     EVIDENCE_ITEM,
 )
-from rag.tokens import count_tokens, ensure_offline_tiktoken
-from rag.types import Evidence
+from paperchat.rag.tokens import count_tokens, ensure_offline_tiktoken
+from paperchat.rag.types import Evidence
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from paperchat.rag.settings import Settings
 
 
 def make_chat_model(settings: Settings, temperature: float | None = None):
@@ -47,7 +47,7 @@ def _escape(text: str) -> str:
 
 def pack_evidence(evidence: list[Evidence], budget: int) -> str:
     """Passages in rank order while they fit the token budget; the first that does not is cut to fit."""
-    from rag.tokens import get_encoding
+    from paperchat.rag.tokens import get_encoding
 
     sep = "\n\n"
     parts, used = [], 0

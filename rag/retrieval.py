@@ -11,12 +11,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.bm25 import BM25Index
-from rag.embeddings import embedder_name, make_embedder
-from rag.index import ensure_bm25
-from rag.settings import Settings
-from rag.store import PaperStore
-from rag.types import SearchHit
+from paperchat.rag.bm25 import BM25Index
+from paperchat.rag.embeddings import embedder_name, make_embedder
+from paperchat.rag.index import ensure_bm25
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperStore
+from paperchat.rag.types import SearchHit
 
 
 def paper_ranking(chunk_ids: Sequence[str]) -> list[str]:

@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ModelMismatchError, StoreError
+from paperchat.rag.errors import ModelMismatchError, StoreError
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from paperchat.rag.settings import Settings
 
 GET_PAGE = 1000
 _VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
@@ -107,7 +107,7 @@ class PaperStore:
     @property
     def collection(self):
         if self._collection is None:
-            from rag.errors import EmptyCollectionError
+            from paperchat.rag.errors import EmptyCollectionError
 
             raise EmptyCollectionError(
                 f"collection {self.name!r} does not exist yet: run `paperchat ingest` to add papers"

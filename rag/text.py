@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rag.bm25 import tokenize
+from paperchat.rag.bm25 import tokenize
 
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bapprox)"
 _SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from rag.settings import BUNDLED_PAPERS, Settings
+from paperchat.rag.settings import BUNDLED_PAPERS, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -189,7 +189,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.embeddings import MiniLMEmbeddings
+    from paperchat.rag.embeddings import MiniLMEmbeddings
 
     return MiniLMEmbeddings()
 
@@ -198,7 +198,7 @@ def real_embedder():
 def bundled_real(tmp_path_factory, real_embedder):
     """The bundled papers ingested once with the real model: (settings, embedder). Collection 'papers',
     the CLI's default, so `paperchat --home HOME ...` finds it."""
-    from ingest.pipeline import ingest
+    from paperchat.ingest.pipeline import ingest_paths
 
     home = tmp_path_factory.mktemp("bundled-real") / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -207,6 +207,6 @@ def bundled_real(tmp_path_factory, real_embedder):
                 mp.delenv(name, raising=False)
         mp.chdir(home.parent)
         settings = make_settings(home, collection="papers")
-        report = ingest([BUNDLED_PAPERS], settings, embedder=real_embedder)
+        report = ingest_paths([BUNDLED_PAPERS], settings, embedder=real_embedder)
     assert report.new == BUNDLED_COUNT and report.papers_total == BUNDLED_COUNT, report.summary()
     return settings, real_embedder

@@ -12,14 +12,14 @@ import pytest
 from conftest import FakeEmbeddings, make_settings, write_jsonl
 from openai_stub import StubOpenAI, closed_port_url
 
-from ingest.pipeline import ingest
-from ingest.readers import read_papers
-from rag.assistant import EXTRACTIVE_MODEL, NOT_FOUND, Assistant
-from rag.llm import pack_evidence
-from rag.prompts import ANSWER_SYSTEM, CONDENSE_SYSTEM
-from rag.settings import BUNDLED_PAPERS, LLMSettings
-from rag.tokens import count_tokens
-from rag.types import Evidence
+from paperchat.ingest.pipeline import ingest_paths
+from paperchat.ingest.readers import read_papers
+from paperchat.rag.assistant import EXTRACTIVE_MODEL, NOT_FOUND, Assistant
+from paperchat.rag.llm import pack_evidence
+from paperchat.rag.prompts import ANSWER_SYSTEM, CONDENSE_SYSTEM
+from paperchat.rag.settings import BUNDLED_PAPERS, LLMSettings
+from paperchat.rag.tokens import count_tokens
+from paperchat.rag.types import Evidence
 
 PAPERS = [
     {"id": "p-sparse", "title": "Sparse Gradient Compression for Distributed Training",
@@ -49,7 +49,7 @@ def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("llm-small")
     embedder = FakeEmbeddings()
     settings = make_settings(root / "home")
-    report = ingest([write_jsonl(root / "papers.jsonl", PAPERS)], settings, embedder=embedder)
+    report = ingest_paths([write_jsonl(root / "papers.jsonl", PAPERS)], settings, embedder=embedder)
     assert report.papers_total == len(PAPERS)
     return settings, embedder
 
@@ -286,7 +286,7 @@ def test_llm_mode_without_an_endpoint_answers_offline(small):
 
 
 def test_prompt_evidence_is_packed_to_the_configured_budget(small, stub, monkeypatch):
-    import rag.llm
+    import paperchat.rag.llm
 
     budgets = []
 
@@ -294,7 +294,7 @@ def test_prompt_evidence_is_packed_to_the_configured_budget(small, stub, monkeyp
         budgets.append(budget)
         return pack_evidence(evidence, budget)
 
-    monkeypatch.setattr(rag.llm, "pack_evidence", recording_pack)
+    monkeypatch.setattr(paperchat.rag.llm, "pack_evidence", recording_pack)
     stub.queue(GOOD_REPLY)
     assistant = llm_assistant(small, stub.base_url)
     assistant.settings.llm.context_tokens = 300

@@ -9,13 +9,13 @@ import pytest
 from conftest import FakeEmbeddings, make_settings, write_jsonl
 from openai_stub import StubOpenAI
 
-from ingest.pipeline import ingest
-from ingest.readers import read_papers
-from rag.assistant import EXTRACTIVE_MODEL, Assistant
-from rag.extractive import names_paper
-from rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
-from rag.types import Answer
-from ui.answer_commands import history_entry
+from paperchat.ingest.pipeline import ingest_paths
+from paperchat.ingest.readers import read_papers
+from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
+from paperchat.rag.extractive import names_paper
+from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
+from paperchat.rag.types import Answer
+from paperchat.ui.answer_commands import history_entry
 
 GALORE = "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection"
 SUBLINEAR = "Training Deep Nets with Sublinear Memory Cost"
@@ -299,7 +299,7 @@ def _collection(root, inject: str):
     records = [dict(p, abstract=p["abstract"].replace("{inject}", inject)) for p in INJECTED_PAPERS]
     embedder = FakeEmbeddings()
     settings = make_settings(root / "home")
-    ingest([write_jsonl(root / "papers.jsonl", records)], settings, embedder=embedder)
+    ingest_paths([write_jsonl(root / "papers.jsonl", records)], settings, embedder=embedder)
     return settings, embedder
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from rag.settings import PACKAGE_ROOT
+from paperchat.rag.settings import PACKAGE_ROOT
 
 GALORE = "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection"
 GALORE_Q = "Which paper proposes Gradient Low-Rank Projection for memory-efficient LLM training?"

@@ -12,12 +12,12 @@ import urllib.request
 import pytest
 from conftest import BIN, BUNDLED_COUNT, FakeEmbeddings, free_port, make_settings, stop_process, subprocess_env
 
-from ingest.pipeline import ingest
-from rag.bm25 import STATE_FILE
-from rag.errors import ModelMismatchError, StoreError
-from rag.retrieval import Retriever
-from rag.settings import BUNDLED_PAPERS, ChromaSettings
-from rag.store import PaperStore
+from paperchat.ingest.pipeline import ingest_paths
+from paperchat.rag.bm25 import STATE_FILE
+from paperchat.rag.errors import ModelMismatchError, StoreError
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import BUNDLED_PAPERS, ChromaSettings
+from paperchat.rag.store import PaperStore
 
 CHROMA = BIN / "chroma"
 COLLECTION = "server-papers"
@@ -76,7 +76,7 @@ def both(chroma_server, tmp_path_factory):
     embedded = make_settings(base / "embedded-home", collection=COLLECTION)
     reports = {}
     for name, settings in (("server", server), ("embedded", embedded)):
-        reports[name] = ingest([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())
+        reports[name] = ingest_paths([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())
     return {"server": server, "embedded": embedded, "reports": reports, "base": base}
 
 
@@ -108,7 +108,7 @@ def test_server_and_embedded_search_alike(both, query):
 def test_reingest_against_the_server_is_idempotent(both):
     fake = FakeEmbeddings()
 
-    report = ingest([BUNDLED_PAPERS], both["server"], embedder=fake)
+    report = ingest_paths([BUNDLED_PAPERS], both["server"], embedder=fake)
 
     assert report.summary().startswith(f"0 new, 0 changed, {BUNDLED_COUNT} unchanged")
     assert fake.count == 0
@@ -152,4 +152,4 @@ def test_model_mismatch_on_the_server(both):
 def test_unreachable_server_is_a_store_error(tmp_path):
     settings = make_settings(tmp_path / "home", chroma=ChromaSettings(host="127.0.0.1", port=free_port()))
     with pytest.raises(StoreError, match="127.0.0.1"):
-        ingest([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())
+        ingest_paths([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from rag.citations import has_markers, resolve
-from rag.types import Evidence
+from paperchat.rag.citations import has_markers, resolve
+from paperchat.rag.types import Evidence
 
 
 def _evidence(n: int) -> Evidence:

@@ -11,9 +11,9 @@ import pytest
 import typer
 from conftest import FakeEmbeddings, make_settings, run_cli, write_jsonl
 
-from ingest.pipeline import ingest
-from rag.settings import BUNDLED_PAPERS
-from ui.cli import app
+from paperchat.ingest.pipeline import ingest_paths
+from paperchat.rag.settings import BUNDLED_PAPERS
+from paperchat.ui.cli import app
 
 MEMORY_QUESTION = "how can I train a very deep network while storing fewer activations?"
 MEMORY_TITLE = "Training Deep Nets with Sublinear Memory Cost"
@@ -244,7 +244,7 @@ def test_ingest_skip_bad_counts_the_skipped_line(tmp_path):
 
 def test_model_mismatch_is_one_clear_error(tmp_path):
     home = tmp_path / "home"
-    ingest([write_jsonl(tmp_path / "ok.jsonl", [GOOD])], make_settings(home, collection="papers"),
+    ingest_paths([write_jsonl(tmp_path / "ok.jsonl", [GOOD])], make_settings(home, collection="papers"),
            embedder=FakeEmbeddings())
 
     done = run_cli(["--home", str(home), "search", "retrieval"], cwd=tmp_path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rag import prompts
-from rag.assistant import as_turns
-from rag.condense import TitleIndex, history_for_prompt, offline_condense
-from rag.types import Answer, Citation, Turn
-from ui.answer_commands import history_entry
+from paperchat.rag import prompts
+from paperchat.rag.assistant import as_turns
+from paperchat.rag.condense import TitleIndex, history_for_prompt, offline_condense
+from paperchat.rag.types import Answer, Citation, Turn
+from paperchat.ui.answer_commands import history_entry
 
 TITLES = {
     "p-alpha": "Alpha Optimizer: Memory-Efficient Training",

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import subprocess_env
 
-from rag.embeddings import MINILM_DIM, MINILM_NAME, MiniLMEmbeddings, make_embedder, minilm_paths
-from rag.tokens import _URLS, count_tokens
+from paperchat.rag.embeddings import MINILM_DIM, MINILM_NAME, MiniLMEmbeddings, make_embedder, minilm_paths
+from paperchat.rag.tokens import _URLS, count_tokens
 
 # Any attempt to open a network connection in the child process fails loudly.
 NO_NETWORK = """
@@ -30,14 +30,14 @@ socket.getaddrinfo = _refuse
 EMBED_OFFLINE = NO_NETWORK + """
 import json
 import numpy as np
-from rag.embeddings import MiniLMEmbeddings
+from paperchat.rag.embeddings import MiniLMEmbeddings
 vectors = np.asarray(MiniLMEmbeddings().embed_documents(["hello world", "a second, longer sentence"]))
 print(json.dumps({"shape": list(vectors.shape), "norms": np.linalg.norm(vectors, axis=1).tolist()}))
 """
 
 TIKTOKEN_OFFLINE = NO_NETWORK + """
 import json, os
-from rag.tokens import count_tokens, get_encoding
+from paperchat.rag.tokens import count_tokens, get_encoding
 print(json.dumps({"hello": count_tokens("hello world"), "o200k": len(get_encoding("o200k_base").encode("hello")),
                   "cache": os.environ["TIKTOKEN_CACHE_DIR"]}))
 """

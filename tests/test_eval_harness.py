@@ -25,9 +25,9 @@ from conftest import make_settings, run_cli, write_jsonl
 from langchain_core.embeddings import Embeddings
 from typer.testing import CliRunner
 
-from evals import metrics as M
-from evals.compare import compare, load_run
-from evals.dataset import (
+from paperchat.evals import metrics as M
+from paperchat.evals.compare import compare, load_run
+from paperchat.evals.dataset import (
     DEV_SET,
     FIXED_SET,
     DatasetError,
@@ -37,10 +37,10 @@ from evals.dataset import (
     load_dataset,
     read_conversation,
 )
-from evals.runner import CollectionView, aggregate, run_eval, settings_fingerprint
-from rag.settings import BUNDLED_PAPERS, LLMSettings
-from rag.text import split_sentences
-from rag.types import Answer, Citation, Source
+from paperchat.evals.runner import CollectionView, aggregate, run_eval, settings_fingerprint
+from paperchat.rag.settings import BUNDLED_PAPERS, LLMSettings
+from paperchat.rag.text import split_sentences
+from paperchat.rag.types import Answer, Citation, Source
 
 MEGASCALE = "MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs"
 LIGER = "Liger Kernel: Efficient Triton Kernels for LLM Training"
@@ -78,7 +78,7 @@ class HashEmbeddings(Embeddings):
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory):
     """The bundled papers in a collection embedded by HashEmbeddings: (settings, embedder, title -> id)."""
-    from ingest.pipeline import ingest
+    from paperchat.ingest.pipeline import ingest_paths
 
     home = tmp_path_factory.mktemp("eval-harness") / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -88,8 +88,8 @@ def bundled(tmp_path_factory):
         mp.chdir(home.parent)
         settings = make_settings(home, collection="papers")
         embedder = HashEmbeddings()
-        ingest([BUNDLED_PAPERS], settings, embedder=embedder)
-        from rag.retrieval import Retriever
+        ingest_paths([BUNDLED_PAPERS], settings, embedder=embedder)
+        from paperchat.rag.retrieval import Retriever
 
         view = CollectionView(Retriever(settings, embedder).store)
     return settings, embedder, {t: pid for pid, t in view.papers.items()}, view
@@ -104,7 +104,7 @@ class Scripted:
     default_mode = "extractive"
 
     def __init__(self, settings, embedder, answers: dict[str, Answer]):
-        from rag.retrieval import Retriever
+        from paperchat.rag.retrieval import Retriever
 
         self.settings = settings
         self.retriever = Retriever(settings, embedder)
@@ -341,7 +341,7 @@ def test_compare_finds_deltas_and_flips(bundled, scripted_run, tmp_path):
 
 
 def test_compare_rejects_a_folder_without_results(tmp_path):
-    from rag.errors import PaperchatError
+    from paperchat.rag.errors import PaperchatError
 
     with pytest.raises(PaperchatError, match="no such run"):
         load_run(tmp_path)
@@ -353,7 +353,7 @@ def test_compare_rejects_a_folder_without_results(tmp_path):
 def test_fixed_eval_with_the_real_assistant(bundled, tmp_path):
     """Extractive mode over the fake-embedded bundled papers: every recorded metric must follow from the
     recorded answer, and the aggregates from the items."""
-    from rag.assistant import Assistant
+    from paperchat.rag.assistant import Assistant
 
     settings, embedder, _, _ = bundled
     result = run_eval(FIXED_SET, settings, None, tmp_path / "runs", assistant=Assistant(settings, embedder))
@@ -405,14 +405,14 @@ def test_a_collection_without_the_dataset_papers_is_refused(bundled, tmp_path):
     dataset = write_jsonl(tmp_path / "other.jsonl", [
         {"id": "single-01", "type": "single", "question": "q?", "gold_titles": ["A paper we do not have"],
          "answer_points": []}])
-    from rag.errors import PaperchatError
+    from paperchat.rag.errors import PaperchatError
 
     with pytest.raises(PaperchatError, match="does not hold the papers"):
         run_eval(dataset, settings, "extractive", tmp_path / "runs", assistant=Scripted(settings, embedder, {}))
 
 
 def test_llm_mode_without_an_endpoint_is_an_error(bundled, tmp_path):
-    from rag.errors import PaperchatError
+    from paperchat.rag.errors import PaperchatError
 
     settings, embedder, _, _ = bundled
     with pytest.raises(PaperchatError, match="--mode llm needs"):
@@ -420,17 +420,17 @@ def test_llm_mode_without_an_endpoint_is_an_error(bundled, tmp_path):
 
 
 def _app():
-    from ui.cli import app
+    from paperchat.ui.cli import app
 
     return app
 
 
 def test_cli_eval_prints_tables_and_summary(bundled, tmp_path, monkeypatch):
-    import rag.assistant
+    import paperchat.rag.assistant
 
     settings, embedder, _, _ = bundled
-    real = rag.assistant.Assistant
-    monkeypatch.setattr(rag.assistant, "Assistant", lambda s: real(s, embedder))
+    real = paperchat.rag.assistant.Assistant
+    monkeypatch.setattr(paperchat.rag.assistant, "Assistant", lambda s: real(s, embedder))
     out = CliRunner().invoke(_app(), ["--home", str(settings.home), "eval", "--dataset", str(FIXED_SET),
                                       "--mode", "extractive", "--out", str(tmp_path / "runs")],
                              env={"COLUMNS": "160"})
@@ -571,8 +571,8 @@ def test_cli_add_case(tmp_path):
 
 
 def test_cli_beir_ingests_its_own_collection_and_prints_the_table(tmp_path, monkeypatch):
-    import ingest.pipeline
-    import rag.retrieval
+    import paperchat.ingest.pipeline
+    import paperchat.rag.retrieval
 
     folder = tmp_path / "tinybeir"
     (folder / "qrels").mkdir(parents=True)
@@ -583,15 +583,15 @@ def test_cli_beir_ingests_its_own_collection_and_prints_the_table(tmp_path, monk
     write_jsonl(folder / "queries.jsonl", [{"_id": "q1", "text": "energy bloat in training"},
                                            {"_id": "q2", "text": "keyword spotting speech"}])
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
-    monkeypatch.setattr(ingest.pipeline, "make_embedder", lambda s: HashEmbeddings())
-    monkeypatch.setattr(rag.retrieval, "make_embedder", lambda s: HashEmbeddings())
+    monkeypatch.setattr(paperchat.ingest.pipeline, "make_embedder", lambda s: HashEmbeddings())
+    monkeypatch.setattr(paperchat.rag.retrieval, "make_embedder", lambda s: HashEmbeddings())
     home = tmp_path / "home"
     out = CliRunner().invoke(_app(), ["--home", str(home), "eval", "beir", str(folder)])
     assert out.exit_code == 0, out.output
     assert "tinybeir (test): 2 queries" in out.output
     assert re.search(r"\| paperchat hybrid[^|]* \| 1\.0000 \| 1\.0000 \| this run \|", out.output)
     assert "| system | nDCG@10 | R@100 | source |" in out.output
-    from rag.store import PaperStore
+    from paperchat.rag.store import PaperStore
 
     settings = make_settings(home, collection="beir-tinybeir")
     assert PaperStore(settings, HashEmbeddings.name, HashEmbeddings.dimension, create=False).count() == 3

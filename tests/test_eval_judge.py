@@ -11,10 +11,10 @@ import pytest
 from conftest import make_settings, write_jsonl
 from langchain_core.embeddings import Embeddings
 
-from evals.judge import MAX_FAILURES, SKIPPED_NOTE, Judge, judge_for, parse_score
-from evals.runner import run_eval
-from rag.settings import LLMSettings
-from rag.types import Answer, Citation, Source
+from paperchat.evals.judge import MAX_FAILURES, SKIPPED_NOTE, Judge, judge_for, parse_score
+from paperchat.evals.runner import run_eval
+from paperchat.rag.settings import LLMSettings
+from paperchat.rag.types import Answer, Citation, Source
 
 try:
     from openai_stub import StubOpenAI, closed_port_url
@@ -155,7 +155,7 @@ class Scripted:
     default_mode = "extractive"
 
     def __init__(self, settings, embedder, answers):
-        from rag.retrieval import Retriever
+        from paperchat.rag.retrieval import Retriever
 
         self.settings = settings
         self.retriever = Retriever(settings, embedder)
@@ -166,7 +166,7 @@ class Scripted:
 
 
 def test_run_eval_records_judge_scores(tmp_path):
-    from ingest.pipeline import ingest
+    from paperchat.ingest.pipeline import ingest_paths
 
     embedder = BagEmbeddings()
     dataset = write_jsonl(tmp_path / "judge.jsonl", [
@@ -189,7 +189,7 @@ def test_run_eval_records_judge_scores(tmp_path):
     }
     with StubOpenAI(default_reply=_by_rubric) as stub:
         settings = _settings(tmp_path, stub.base_url)
-        ingest([source], settings, embedder=embedder)
+        ingest_paths([source], settings, embedder=embedder)
         result = run_eval(dataset, settings, out_dir=tmp_path / "runs",
                           assistant=Scripted(settings, embedder, answers))
         asked = len(stub.chat_requests)

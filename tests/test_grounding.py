@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from evals.grounding import (
+from paperchat.evals.grounding import (
     POINT_THRESHOLD,
     THRESHOLD,
     SentenceSupport,
@@ -28,8 +28,8 @@ from evals.grounding import (
     separation,
     strip_markers,
 )
-from rag.extractive import SentenceCache
-from rag.types import Answer, Citation
+from paperchat.rag.extractive import SentenceCache
+from paperchat.rag.types import Answer, Citation
 
 
 class VocabEmbeddings(Embeddings):

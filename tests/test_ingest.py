@@ -29,14 +29,14 @@ from conftest import (
     write_jsonl,
 )
 
-from ingest.pipeline import PAPER_BATCH, ingest
-from ingest.readers import paper_id_for_title
-from rag.bm25 import STATE_FILE
-from rag.errors import InputFormatError, ModelMismatchError
-from rag.retrieval import Retriever
-from rag.settings import BUNDLED_PAPERS, ChunkSettings
-from rag.store import PaperStore
-from rag.tokens import count_tokens
+from paperchat.ingest.pipeline import PAPER_BATCH, ingest_paths
+from paperchat.ingest.readers import paper_id_for_title
+from paperchat.rag.bm25 import STATE_FILE
+from paperchat.rag.errors import InputFormatError, ModelMismatchError
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import BUNDLED_PAPERS, ChunkSettings
+from paperchat.rag.store import PaperStore
+from paperchat.rag.tokens import count_tokens
 
 CHANGED_TITLE = "GISTEmbed: Guided In-sample Selection of Training Negatives for Text Embedding Fine-tuning"
 REMOVED_TITLE = "Graph Retrieval-Augmented Generation: A Survey"
@@ -84,7 +84,7 @@ def record(i: int, **extra) -> dict:
 
 
 def test_first_ingest_stores_every_bundled_paper(settings, fake_embedder):
-    report = ingest([BUNDLED_PAPERS], settings, embedder=fake_embedder)
+    report = ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
 
     assert (report.new, report.changed, report.unchanged, report.pruned) == (BUNDLED_COUNT, 0, 0, 0)
     assert report.papers_total == BUNDLED_COUNT
@@ -107,11 +107,11 @@ def test_first_ingest_stores_every_bundled_paper(settings, fake_embedder):
 
 
 def test_second_ingest_embeds_nothing(settings, fake_embedder):
-    ingest([BUNDLED_PAPERS], settings, embedder=fake_embedder)
+    ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
     embedded = fake_embedder.count
     revision = open_store(settings).revision()
 
-    report = ingest([BUNDLED_PAPERS], settings, embedder=fake_embedder)
+    report = ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
 
     assert report.summary().startswith(f"0 new, 0 changed, {BUNDLED_COUNT} unchanged")
     assert f"({BUNDLED_COUNT} papers in the collection" in report.summary()
@@ -122,7 +122,7 @@ def test_second_ingest_embeds_nothing(settings, fake_embedder):
 
 def test_changed_abstract_reembeds_only_that_paper(tmp_path, settings, fake_embedder):
     papers = copy_bundled(tmp_path)
-    ingest([papers], settings, embedder=fake_embedder)
+    ingest_paths([papers], settings, embedder=fake_embedder)
     pid = paper_id_for_title(CHANGED_TITLE)
     assert sorted(chunk_table(open_store(settings).iter_all())[pid]) == [0, 1]
     before = fake_embedder.count
@@ -132,7 +132,7 @@ def test_changed_abstract_reembeds_only_that_paper(tmp_path, settings, fake_embe
     )
     listing_edit(papers, CHANGED_TITLE, abstract=new_abstract)
 
-    report = ingest([papers], settings, embedder=fake_embedder)
+    report = ingest_paths([papers], settings, embedder=fake_embedder)
 
     assert (report.new, report.changed, report.unchanged) == (0, 1, BUNDLED_COUNT - 1)
     embedded = fake_embedder.texts[before:]
@@ -150,11 +150,11 @@ def test_changed_abstract_reembeds_only_that_paper(tmp_path, settings, fake_embe
 def test_changed_long_text_to_short_leaves_no_stale_chunks(tmp_path, settings, fake_embedder):
     long_text = " ".join(f"Sentence {i} reports measurement {i * 13} of the device." for i in range(120))
     path = write_jsonl(tmp_path / "p.jsonl", [{"id": "p-long", "title": "Shrinking", "abstract": long_text}])
-    ingest([path], settings, embedder=fake_embedder)
+    ingest_paths([path], settings, embedder=fake_embedder)
     assert len(chunk_table(open_store(settings).iter_all())["p-long"]) > 2
 
     write_jsonl(path, [{"id": "p-long", "title": "Shrinking", "abstract": "Now one short sentence."}])
-    report = ingest([path], settings, embedder=fake_embedder)
+    report = ingest_paths([path], settings, embedder=fake_embedder)
 
     assert report.changed == 1
     table = chunk_table(open_store(settings).iter_all())
@@ -164,9 +164,9 @@ def test_changed_long_text_to_short_leaves_no_stale_chunks(tmp_path, settings, f
 
 def test_changed_chunk_settings_reembed_everything(tmp_path, fake_embedder):
     path = write_jsonl(tmp_path / "p.jsonl", [record(i) for i in range(5)])
-    ingest([path], make_settings(tmp_path / "home"), embedder=fake_embedder)
+    ingest_paths([path], make_settings(tmp_path / "home"), embedder=fake_embedder)
 
-    report = ingest([path], make_settings(tmp_path / "home", chunk=ChunkSettings(size=64, overlap=8)),
+    report = ingest_paths([path], make_settings(tmp_path / "home", chunk=ChunkSettings(size=64, overlap=8)),
                     embedder=fake_embedder)
 
     assert (report.new, report.changed, report.unchanged) == (0, 5, 0)
@@ -178,7 +178,7 @@ def test_duplicate_id_in_one_file_is_an_error_naming_the_line(tmp_path, settings
     path = write_jsonl(tmp_path / "dups.jsonl", records)
 
     with pytest.raises(InputFormatError) as caught:
-        ingest([path], settings, embedder=fake_embedder)
+        ingest_paths([path], settings, embedder=fake_embedder)
     assert caught.value.line == len(records)
     assert "duplicate id 'd0'" in str(caught.value) and "dups.jsonl" in str(caught.value)
 
@@ -187,10 +187,10 @@ def test_duplicate_id_skipped_keeps_reingest_idempotent(tmp_path, settings, fake
     records = [record(i, id=f"d{i}") for i in range(PAPER_BATCH + 2)]
     records[-1] = record(10_000, id="d0")
     path = write_jsonl(tmp_path / "dups.jsonl", records)
-    first = ingest([path], settings, embedder=fake_embedder, skip_bad=True)
+    first = ingest_paths([path], settings, embedder=fake_embedder, skip_bad=True)
     embedded = fake_embedder.count
 
-    report = ingest([path], settings, embedder=fake_embedder, skip_bad=True)
+    report = ingest_paths([path], settings, embedder=fake_embedder, skip_bad=True)
 
     assert len(first.skipped) == 1 and first.new == len(records) - 1
     assert fake_embedder.count == embedded
@@ -202,15 +202,15 @@ def test_duplicate_id_skipped_keeps_reingest_idempotent(tmp_path, settings, fake
 
 def test_removed_paper_stays_without_prune_and_goes_with_it(tmp_path, settings, fake_embedder):
     papers = copy_bundled(tmp_path).resolve()
-    ingest([papers], settings, embedder=fake_embedder)
+    ingest_paths([papers], settings, embedder=fake_embedder)
     gone = paper_id_for_title(REMOVED_TITLE)
     listing_edit(papers, REMOVED_TITLE, remove=True)
 
-    kept = ingest([papers], settings, embedder=fake_embedder)
+    kept = ingest_paths([papers], settings, embedder=fake_embedder)
     assert (kept.pruned, kept.unchanged, kept.papers_total) == (0, BUNDLED_COUNT - 1, BUNDLED_COUNT)
     assert gone in paper_ids(settings)
 
-    pruned = ingest([papers], settings, embedder=fake_embedder, prune=True)
+    pruned = ingest_paths([papers], settings, embedder=fake_embedder, prune=True)
 
     assert pruned.pruned == 1
     assert "1 pruned" in pruned.summary()
@@ -228,10 +228,10 @@ def test_removed_paper_stays_without_prune_and_goes_with_it(tmp_path, settings, 
 def test_prune_keeps_papers_of_other_files(tmp_path, settings, fake_embedder):
     a = write_jsonl(tmp_path / "a.jsonl", [record(i, id=f"a{i}") for i in range(3)])
     b = write_jsonl(tmp_path / "b.jsonl", [record(i, id=f"b{i}") for i in range(3)])
-    ingest([a, b], settings, embedder=fake_embedder)
+    ingest_paths([a, b], settings, embedder=fake_embedder)
     write_jsonl(a, [record(0, id="a0")])
 
-    report = ingest([a], settings, embedder=fake_embedder, prune=True)
+    report = ingest_paths([a], settings, embedder=fake_embedder, prune=True)
 
     assert report.pruned == 2
     assert paper_ids(settings) == {"a0", "b0", "b1", "b2"}
@@ -239,10 +239,10 @@ def test_prune_keeps_papers_of_other_files(tmp_path, settings, fake_embedder):
 
 def test_prune_with_a_relative_path(tmp_path, settings, fake_embedder):
     write_jsonl(tmp_path / "rel.jsonl", [record(i, id=f"r{i}") for i in range(3)])
-    ingest([Path("rel.jsonl")], settings, embedder=fake_embedder)  # cwd is tmp_path
+    ingest_paths([Path("rel.jsonl")], settings, embedder=fake_embedder)  # cwd is tmp_path
     write_jsonl(tmp_path / "rel.jsonl", [record(0, id="r0")])
 
-    report = ingest([Path("rel.jsonl")], settings, embedder=fake_embedder, prune=True)
+    report = ingest_paths([Path("rel.jsonl")], settings, embedder=fake_embedder, prune=True)
 
     assert report.pruned == 2
     assert paper_ids(settings) == {"r0"}
@@ -250,11 +250,11 @@ def test_prune_with_a_relative_path(tmp_path, settings, fake_embedder):
 
 def test_long_lived_retriever_sees_a_prune_made_elsewhere(tmp_path, settings, fake_embedder):
     path = write_jsonl(tmp_path / "p.jsonl", [record(i, id=f"p{i}") for i in range(5)])
-    ingest([path], settings, embedder=fake_embedder)
+    ingest_paths([path], settings, embedder=fake_embedder)
     retriever = Retriever(settings, embedder=fake_embedder)
     assert retriever.search("topic3 method3", 3)[0].paper_id == "p3"
     write_jsonl(path, [record(i, id=f"p{i}") for i in range(5) if i != 3])
-    ingest([path], settings, embedder=fake_embedder, prune=True)
+    ingest_paths([path], settings, embedder=fake_embedder, prune=True)
 
     hits = retriever.search("topic3 method3", 3)
 
@@ -270,7 +270,7 @@ def test_long_text_splits_into_titled_overlapping_chunks(tmp_path, fake_embedder
     title = "A Very Long Report on an Apparatus"
     path = write_jsonl(tmp_path / "long.jsonl", [{"id": "rep-1", "title": title, "abstract": " ".join(sentences)}])
 
-    ingest([path], settings, embedder=fake_embedder)
+    ingest_paths([path], settings, embedder=fake_embedder)
 
     got = open_store(settings).collection.get(include=["documents", "metadatas"])
     chunks = sorted(zip(got["ids"], got["documents"], got["metadatas"]), key=lambda c: c[2]["chunk"])
@@ -299,7 +299,7 @@ def test_ids_come_from_the_source(tmp_path, settings, fake_embedder):
         record(3),
     ])
 
-    ingest([path], settings, embedder=fake_embedder)
+    ingest_paths([path], settings, embedder=fake_embedder)
 
     store = open_store(settings)
     rows = {r["paper_id"]: r for r in store.papers()}
@@ -325,7 +325,7 @@ class ConstantQueryEmbeddings(FakeEmbeddings):
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupt", "stale"])
 def test_bm25_index_is_rebuilt(settings, fake_embedder, damage):
-    ingest([BUNDLED_PAPERS], settings, embedder=fake_embedder)
+    ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
     folder = settings.index_dir
     assert (folder / STATE_FILE).exists()
     if damage == "deleted":
@@ -357,12 +357,12 @@ class OtherEmbeddings(FakeEmbeddings):
 
 
 def test_model_mismatch_names_both_models_and_the_way_out(settings, fake_embedder):
-    ingest([BUNDLED_PAPERS], settings, embedder=fake_embedder)
+    ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
 
     with pytest.raises(ModelMismatchError) as search_err:
         Retriever(settings, embedder=OtherEmbeddings())
     with pytest.raises(ModelMismatchError) as ingest_err:
-        ingest([BUNDLED_PAPERS], settings, embedder=OtherEmbeddings())
+        ingest_paths([BUNDLED_PAPERS], settings, embedder=OtherEmbeddings())
 
     for err in (search_err, ingest_err):
         message = str(err.value)
@@ -378,7 +378,7 @@ def test_malformed_line_names_file_and_line_and_writes_nothing(tmp_path, setting
     path = write_jsonl(tmp_path / "bad.jsonl", [record(1), record(2), record(3), '{"title": "x", "abstract"'])
 
     with pytest.raises(InputFormatError) as err:
-        ingest([path], settings, embedder=fake_embedder)
+        ingest_paths([path], settings, embedder=fake_embedder)
 
     assert err.value.line == 4
     assert str(err.value).startswith(f"{path.resolve()}:4: malformed JSON")
@@ -392,7 +392,7 @@ def test_malformed_line_after_a_full_batch_leaves_only_whole_papers(tmp_path, se
     path = write_jsonl(tmp_path / "bad.jsonl", [*good, "not json at all", record(999)])
 
     with pytest.raises(InputFormatError) as err:
-        ingest([path], settings, embedder=fake_embedder)
+        ingest_paths([path], settings, embedder=fake_embedder)
 
     assert err.value.line == PAPER_BATCH + 3
     table = chunk_table(open_store(settings).iter_all())
@@ -405,7 +405,7 @@ def test_good_file_before_a_bad_one_is_stored_and_searchable(tmp_path, settings,
     bad = write_jsonl(tmp_path / "bad.jsonl", [record(7), {"abstract": "no title here at all"}])
 
     with pytest.raises(InputFormatError, match=r"bad\.jsonl:2: missing title"):
-        ingest([good, bad], settings, embedder=fake_embedder)
+        ingest_paths([good, bad], settings, embedder=fake_embedder)
 
     assert paper_ids(settings) == {"g0", "g1", "g2"}
     hits = Retriever(settings, embedder=fake_embedder).search("topic2 method2 benchmark2", 3)
@@ -415,7 +415,7 @@ def test_good_file_before_a_bad_one_is_stored_and_searchable(tmp_path, settings,
 def test_skip_bad_counts_and_names_skipped_records(tmp_path, settings, fake_embedder):
     path = write_jsonl(tmp_path / "mixed.jsonl", [record(1), "{oops", record(2), {"title": "no text"}, record(3)])
 
-    report = ingest([path], settings, embedder=fake_embedder, skip_bad=True)
+    report = ingest_paths([path], settings, embedder=fake_embedder, skip_bad=True)
 
     assert (report.new, len(report.skipped)) == (3, 2)
     assert "2 skipped" in report.summary()
@@ -484,8 +484,8 @@ class EmbeddingServer:
 
 INSPECT = """
 import json, sys
-from rag.settings import Settings
-from rag.store import PaperStore
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperStore
 settings = Settings(home=sys.argv[1], collection=sys.argv[2], _env_file=None)
 store = PaperStore(settings, sys.argv[3], None, create=False)
 print(json.dumps([{"id": i["id"], "metadata": i["metadata"]} for i in store.iter_all()] if store.exists else []))

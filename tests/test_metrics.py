@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.beir_data import load_qrels, load_queries, split_queries
-from evals.metrics import (
+from paperchat.evals.beir_data import load_qrels, load_queries, split_queries
+from paperchat.evals.metrics import (
     citation_precision_recall,
     exact_point_match,
     hit_at_k,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import readers
-from ingest.readers import FORMATS, detect_format, normalize_space, paper_id_for_title, read_papers
-from rag.errors import InputFormatError, UnknownFormatError
+from paperchat.ingest import readers
+from paperchat.ingest.readers import FORMATS, detect_format, normalize_space, paper_id_for_title, read_papers
+from paperchat.rag.errors import InputFormatError, UnknownFormatError
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTING = ROOT / "data" / "papers.txt"

@@ -6,7 +6,7 @@ import pytest
 from conftest import FakeEmbeddings, make_settings
 from langchain_core.documents import Document
 
-from rag.retrieval import PaperRetriever, Retriever, convex, paper_ranking, rrf
+from paperchat.rag.retrieval import PaperRetriever, Retriever, convex, paper_ranking, rrf
 
 # Questions written without the distinctive words of the paper's title.
 PARAPHRASES = [

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import PAPERCHAT, ROOT, free_port, stop_process, subprocess_env
 
-from rag.types import Answer
+from paperchat.rag.types import Answer
 
 QUESTION = "How does GaLore reduce memory in LLM training?"
 FOLLOW_UP = "What does it project the gradients onto?"
@@ -226,8 +226,8 @@ def test_llm_answer_without_citations_falls_back_with_a_visible_notice(bundled_r
     and shows the offline answer; a temperature from the settings reaches the endpoint."""
     from openai_stub import StubOpenAI
 
-    from rag.assistant import Assistant
-    from ui import web
+    from paperchat.rag.assistant import Assistant
+    from paperchat.ui import web
 
     settings, embedder = bundled_real
     uncited = "GaLore is a memory efficient training method that nobody should trust blindly."

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.condense import TitleIndex, offline_condense
-from rag.errors import LLMError, PaperchatError
-from rag.types import Answer, Citation, Source, StreamEvent, Turn
-from ui import render
+from paperchat.rag.condense import TitleIndex, offline_condense
+from paperchat.rag.errors import LLMError, PaperchatError
+from paperchat.rag.types import Answer, Citation, Source, StreamEvent, Turn
+from paperchat.ui import render
 
 GALORE = "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection"
 BATCHNORM = "Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift"
@@ -266,7 +266,7 @@ class ScriptedAssistant:
 
 class FakeService:
     def __init__(self, assistant, chunks: int = 10, tmp: Path = Path(".")):
-        from rag.settings import Settings
+        from paperchat.rag.settings import Settings
 
         self.settings = Settings(home=tmp, collection="papers", _env_file=None)
         self.assistant = assistant
@@ -282,7 +282,7 @@ def run(webapp, question, answers=None, k=10, mode="extractive", temperature=0.0
 
 @pytest.fixture
 def webapp_for(tmp_path):
-    web = pytest.importorskip("ui.web")
+    web = pytest.importorskip("paperchat.ui.web")
 
     def make(assistant, chunks: int = 10):
         return web.WebApp(FakeService(assistant, chunks, tmp_path))
@@ -382,7 +382,7 @@ def test_api_ask_returns_answer_json_and_errors_cleanly(webapp_for):
 
 
 def test_auth_parsing(monkeypatch):
-    web = pytest.importorskip("ui.web")
+    web = pytest.importorskip("paperchat.ui.web")
     assert web.parse_auth(None) is None
     assert web.parse_auth("ana:s3cr:et") == ("ana", "s3cr:et")
     monkeypatch.setenv("PAPERCHAT_AUTH", "bob:pw")

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from rag.condense import history_entry
-from rag.errors import PaperchatError
-from ui.cli import CollectionOpt, JsonOpt, app, err, out, settings_for
+from paperchat.rag.condense import history_entry
+from paperchat.rag.errors import PaperchatError
+from paperchat.ui.cli import CollectionOpt, JsonOpt, app, err, out, settings_for
 
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="llm or extractive (default: llm when an "
                                              "endpoint is configured, else extractive)")]
@@ -35,7 +35,7 @@ def render_text(answer) -> str:
 
 
 def _assistant(collection: str | None):
-    from rag.assistant import Assistant
+    from paperchat.rag.assistant import Assistant
 
     return Assistant(settings_for(collection))
 

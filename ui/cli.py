@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rag.errors import PaperchatError
-from rag.settings import BUNDLED_PAPERS, Settings
+from paperchat.rag.errors import PaperchatError
+from paperchat.rag.settings import BUNDLED_PAPERS, Settings
 
 app = typer.Typer(
     help="Ask questions of a collection of research papers. Answers cite the papers by title.",
@@ -66,8 +66,8 @@ def ingest(
     """Read paper files, chunk, embed and store them; re-running only embeds what changed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ingest.pipeline import estimate_papers
-    from ingest.pipeline import ingest as run_ingest
+    from paperchat.ingest.pipeline import estimate_papers
+    from paperchat.ingest.pipeline import ingest_paths
 
     settings = settings_for(collection)
     files = [p.resolve() for p in (paths or [BUNDLED_PAPERS])]
@@ -75,7 +75,7 @@ def ingest(
     columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task("ingest", total=total or None)
-        report = run_ingest(files, settings, fmt=fmt, prune=prune, skip_bad=skip_bad,
+        report = ingest_paths(files, settings, fmt=fmt, prune=prune, skip_bad=skip_bad,
                             progress=lambda n: bar.advance(task, n))
     for line in report.skipped[:20]:
         err.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
@@ -87,8 +87,8 @@ def ingest(
 @app.command()
 def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """Count and list the papers in the collection."""
-    from rag.embeddings import embedder_name, make_embedder
-    from rag.store import PaperStore
+    from paperchat.rag.embeddings import embedder_name, make_embedder
+    from paperchat.rag.store import PaperStore
 
     settings = settings_for(collection)
     embedder = make_embedder(settings)
@@ -140,7 +140,7 @@ def search(
                                               "or - for stdin, write {id, results} lines")] = None,
 ) -> None:
     """Hybrid search (dense + BM25, fused): one row per paper, best first."""
-    from rag.retrieval import Retriever
+    from paperchat.rag.retrieval import Retriever
 
     if not query and not jsonl:
         raise typer.BadParameter("give a QUERY or --jsonl FILE")
@@ -179,12 +179,12 @@ def serve(
                                              "(or set PAPERCHAT_AUTH)")] = None,
 ) -> None:
     """Serve the web UI: a chat with streamed, cited answers, a sources panel and an /ask API."""
-    from ui.web import serve as run_web
+    from paperchat.ui.web import serve as run_web
 
     run_web(settings_for(collection), host=host, port=port, share=share, auth=auth)
 
 
-from ui import answer_commands, eval_commands  # noqa: E402,F401  (register ask, chat and eval on `app`)
+from paperchat.ui import answer_commands, eval_commands  # noqa: E402,F401  (register ask, chat and eval on `app`)
 
 
 def main() -> None:

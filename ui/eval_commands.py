@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ui.cli import CollectionOpt, app, err, out, settings_for
+from paperchat.ui.cli import CollectionOpt, app, err, out, settings_for
 
 eval_app = typer.Typer(
     help="Measure answer quality and retrieval. With no subcommand: run the dev set and write a report.",
@@ -56,9 +56,9 @@ def eval_main(
         return
     from rich.progress import Progress
 
-    from evals.dataset import DEV_SET
-    from evals.runner import run_eval
-    from rag.assistant import Assistant
+    from paperchat.evals.dataset import DEV_SET
+    from paperchat.evals.runner import run_eval
+    from paperchat.rag.assistant import Assistant
 
     if mode not in (None, "llm", "extractive"):
         raise typer.BadParameter("--mode must be llm or extractive")
@@ -79,7 +79,7 @@ def _print_run(result) -> None:
     from rich import box
     from rich.table import Table
 
-    from evals.report import LABELS, fmt, fmt_ms, headline_rows, type_columns
+    from paperchat.evals.report import LABELS, fmt, fmt_ms, headline_rows, type_columns
 
     summary = result.summary
     columns = type_columns(summary)
@@ -122,7 +122,7 @@ def compare_cmd(
 
     from rich.table import Table
 
-    from evals.compare import compare, fmt_delta, fmt_value, load_run
+    from paperchat.evals.compare import compare, fmt_delta, fmt_value, load_run
 
     c = compare(load_run(run_a), load_run(run_b), str(run_a), str(run_b))
     if as_json:
@@ -172,8 +172,8 @@ def beir_cmd(
     dense, BM25 and hybrid retrieval beside the published numbers."""
     from rich.progress import Progress
 
-    from evals import beir
-    from ingest.pipeline import estimate_papers, ingest
+    from paperchat.evals import beir
+    from paperchat.ingest.pipeline import estimate_papers, ingest_paths
 
     folder = path.resolve()
     corpus = folder / "corpus.jsonl"
@@ -182,7 +182,7 @@ def beir_cmd(
     settings = settings_for(collection or f"beir-{folder.name}")
     with Progress(*_progress_columns(), console=err, transient=True) as bar:
         task = bar.add_task(f"ingesting {folder.name}", total=estimate_papers(corpus) or None)
-        report = ingest([corpus], settings, fmt="beir", progress=lambda n: bar.advance(task, n))
+        report = ingest_paths([corpus], settings, fmt="beir", progress=lambda n: bar.advance(task, n))
     err.print(f"collection {settings.collection!r}: {report.summary()}", highlight=False)
     err.print(f"running the {split} queries ...")
     result = beir.run(folder, split, settings)
@@ -203,7 +203,7 @@ def add_case(
                                                 "free)")] = None,
 ) -> None:
     """Turn a conversation into a new eval case (gold titles = the cited titles, to check by hand)."""
-    from evals.dataset import append_case, case_from_conversation, load_dataset, read_conversation
+    from paperchat.evals.dataset import append_case, case_from_conversation, load_dataset, read_conversation
 
     turns = read_conversation("<stdin>", sys.stdin.read()) if source == "-" else read_conversation(source)
     existing = [i.id for i in load_dataset(dataset)] if dataset.exists() and dataset.stat().st_size else []
@@ -220,11 +220,11 @@ def calibrate_cmd(dataset: DatasetOpt = None, collection: CollectionOpt = None) 
     from rich.progress import Progress
     from rich.table import Table
 
-    from evals import grounding
-    from evals.dataset import DEV_SET, load_dataset
-    from evals.metrics import norm_title
-    from evals.runner import CollectionView, ask_item
-    from rag.assistant import Assistant
+    from paperchat.evals import grounding
+    from paperchat.evals.dataset import DEV_SET, load_dataset
+    from paperchat.evals.metrics import norm_title
+    from paperchat.evals.runner import CollectionView, ask_item
+    from paperchat.rag.assistant import Assistant
 
     items = load_dataset(dataset or DEV_SET)
     assistant = Assistant(settings_for(collection))

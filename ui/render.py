@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rag.condense import history_entry
-from rag.types import Answer, Citation, Source
+from paperchat.rag.condense import history_entry
+from paperchat.rag.types import Answer, Citation, Source
 
 #: Closest papers shown for a not_found answer.
 CLOSEST = 5

@@ -23,12 +23,12 @@ from typing import Any
 
 import gradio as gr
 
-from rag.assistant import EXTRACTIVE_MODEL, Assistant
-from rag.embeddings import embedder_name
-from rag.errors import EmptyCollectionError, PaperchatError
-from rag.settings import Settings
-from rag.types import Answer
-from ui import render
+from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
+from paperchat.rag.embeddings import embedder_name
+from paperchat.rag.errors import EmptyCollectionError, PaperchatError
+from paperchat.rag.settings import Settings
+from paperchat.rag.types import Answer
+from paperchat.ui import render
 
 log = logging.getLogger("paperchat.web")
 

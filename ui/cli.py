@@ -66,8 +66,7 @@ def ingest(
     """Read paper files, chunk, embed and store them; re-running only embeds what changed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from paperchat.ingest.pipeline import estimate_papers
-    from paperchat.ingest.pipeline import ingest_paths
+    from paperchat.ingest.pipeline import estimate_papers, ingest_paths
 
     settings = settings_for(collection)
     files = [p.resolve() for p in (paths or [BUNDLED_PAPERS])]

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 
+from paperchat.rag.metadata import author_keys, category_keys, venue_keys
 from paperchat.rag.settings import ChunkSettings
 from paperchat.rag.tokens import ENCODING, count_tokens, ensure_offline_tiktoken
 from paperchat.rag.types import Chunk, Paper
@@ -25,27 +26,35 @@ def _splitter(size: int, overlap: int):
     )
 
 
+#: Bumped when the stored metadata layout changes, so existing collections are rewritten on the next ingest.
+METADATA_VERSION = 2
+
+
 def content_hash(paper: Paper, chunking: ChunkSettings) -> str:
     """Changes when anything stored for the paper changes, including how it is chunked."""
     payload = paper.model_dump(exclude={"source", "line"})
     payload["_chunking"] = [chunking.size, chunking.overlap]
+    payload["_metadata"] = METADATA_VERSION
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def paper_metadata(paper: Paper, digest: str) -> dict:
-    """Chroma metadata values must be str/int/float/bool: lists are joined, None left out."""
-    meta = {
+    """The metadata every chunk of the paper carries (Chroma values: str, int, float, bool or a non-empty list
+    of str; empty values are left out). The *_keys lists are what the metadata filters match."""
+    meta: dict = {
         "paper_id": paper.id,
         "title": paper.title,
         "source": paper.source,
         "content_hash": digest,
         "authors": "; ".join(paper.authors),
-        "categories": " ".join(paper.categories),
     }
-    for key in ("year", "url", "doi"):
+    for key in ("year", "url", "doi", "arxiv_id", "venue", "citation_key"):
         value = getattr(paper, key)
-        if value is not None:
+        if value is not None and value != "":
             meta[key] = value
+    lists = {"categories": list(dict.fromkeys(paper.categories)), "author_keys": author_keys(paper.authors),
+             "venue_keys": venue_keys(paper.venue), "category_keys": category_keys(paper.categories)}
+    meta.update({key: values for key, values in lists.items() if values})
     return meta
 
 
@@ -65,7 +74,8 @@ def chunk_paper(paper: Paper, chunking: ChunkSettings) -> list[Chunk]:
             paper_id=paper.id,
             index=i,
             text=f"{paper.title}\n\n{piece}",
-            metadata={**base, "chunk": i, "n_chunks": len(pieces)},
+            metadata={**base, "chunk": i, "n_chunks": len(pieces),
+                      **({"bibtex": paper.bibtex} if i == 0 and paper.bibtex else {})},
         )
         for i, piece in enumerate(pieces)
     ]

@@ -7,17 +7,30 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class PageText(BaseModel):
+    """The text of one page of a full-text file (a PDF), as extracted and cleaned."""
+
+    page: int = Field(ge=1, description="1-based page number")
+    text: str
+
+
 class Paper(BaseModel):
     """One paper as read from a source file, before chunking."""
 
-    id: str = Field(description="Source id (arXiv id, DOI, BEIR _id, id) or a hash of the title")
+    id: str = Field(description="DOI, arXiv id, the source's own id or citation key, or a hash of the title")
     title: str
-    abstract: str = Field(description="Abstract or body text")
-    authors: list[str] = Field(default_factory=list)
+    abstract: str = Field("", description="The abstract (or a record's body text); empty for a title-only entry")
+    authors: list[str] = Field(default_factory=list, description="Display names, 'First Last'")
     year: int | None = None
     url: str | None = None
     doi: str | None = None
-    categories: list[str] = Field(default_factory=list)
+    arxiv_id: str | None = None
+    venue: str | None = Field(None, description="Journal, proceedings or conference")
+    categories: list[str] = Field(default_factory=list, description="arXiv categories or a library's keywords")
+    citation_key: str | None = Field(None, description="The key of a BibTeX entry (or a RIS/CSL id)")
+    bibtex: str | None = Field(None, description="The original BibTeX entry, when the paper came from a .bib file")
+    pages: list[PageText] = Field(default_factory=list, description="Full text page by page (PDFs)")
+    file: str | None = Field(None, description="A full-text file (PDF) the record points to")
     source: str = Field(default="", description="The file the paper was read from")
     line: int | None = Field(default=None, description="Line (or row) in the source file")
 
@@ -29,7 +42,7 @@ class Chunk(BaseModel):
     paper_id: str
     index: int
     text: str
-    metadata: dict[str, str | int | float | bool]
+    metadata: dict[str, str | int | float | bool | list[str]]
 
 
 class SearchHit(BaseModel):

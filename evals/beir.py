@@ -1,9 +1,10 @@
 """Retrieval benchmark on a BEIR-format folder: dense, BM25 and hybrid, nDCG@10 and Recall@100.
 
 The corpus is ingested through the real pipeline into its own collection (re-running
-reuses it), then every query of the split is run through the same retriever the
-assistant uses. Rankings are computed once per query and fused afterwards, so fusion
-settings can be compared cheaply (`tune` does that on the train split).
+reuses it), then every query of the split is run through the same retriever calls
+`paperchat search` makes (`Retriever.rankings`, then `Retriever.fuse` for the default
+hybrid row). The per-retriever rankings are kept, so other fusion settings can be scored
+cheaply from them (`tune` does that on the train split).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from paperchat.evals.beir_data import load_qrels, split_queries
 from paperchat.evals.metrics import ndcg_at_k, recall_at_k
-from paperchat.rag.retrieval import Retriever, best_per_paper, fuse_papers
+from paperchat.rag.retrieval import Retriever, fuse_papers, top_papers
 from paperchat.rag.settings import RetrievalSettings, Settings
 
 DEPTH = 100
@@ -39,27 +40,27 @@ class Rankings:
 
     dense: dict[str, dict[str, float]] = field(default_factory=dict)
     bm25: dict[str, dict[str, float]] = field(default_factory=dict)
+    product: dict[str, list[str]] = field(default_factory=dict)  # what `paperchat search --k 100` returns
     seconds: float = 0.0
 
 
-def collect_rankings(retriever: Retriever, queries: dict[str, str], depth: int = DEPTH) -> Rankings:
-    chunks = depth * 3  # papers may have several chunks; fetch enough to rank `depth` papers
+def collect_rankings(retriever: Retriever, queries: dict[str, str]) -> Rankings:
+    """Every query through `Retriever.rankings`, the call `paperchat search` makes (same candidate depth,
+    `retrieval.candidates`), and the product's own fused top 100 (`Retriever.fuse`)."""
     out = Rankings()
     started = time.perf_counter()
-    index = retriever.bm25()
+    revision = retriever.store.revision()
     for qid, text in queries.items():
-        out.dense[qid] = best_per_paper([(d["id"], d["similarity"]) for d in retriever.dense(text, chunks)])
-        out.bm25[qid] = best_per_paper(index.search(text, chunks))
+        found = retriever.rankings(text, revision=revision)
+        out.dense[qid], out.bm25[qid] = found.dense_papers, found.lexical_papers
+        out.product[qid] = [h.paper_id for h in retriever.fuse(found, DEPTH)]
     out.seconds = time.perf_counter() - started
     return out
 
 
 def fused_run(rankings: Rankings, cfg: RetrievalSettings) -> dict[str, list[str]]:
-    runs = {}
-    for qid in rankings.dense:
-        scores = fuse_papers(rankings.dense[qid], rankings.bm25[qid], cfg)
-        runs[qid] = sorted(scores, key=lambda p: -scores[p])[:DEPTH]
-    return runs
+    return {qid: top_papers(fuse_papers(rankings.dense[qid], rankings.bm25[qid], cfg), DEPTH)
+            for qid in rankings.dense}
 
 
 def score(runs: dict[str, list], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
@@ -75,7 +76,7 @@ def evaluate(rankings: Rankings, qrels: dict[str, dict[str, int]], settings: Set
     return {
         "dense": score(rankings.dense, qrels),
         "bm25": score(rankings.bm25, qrels),
-        f"hybrid ({cfg.fusion}, default)": score(fused_run(rankings, cfg), qrels),
+        f"hybrid ({cfg.fusion}, default)": score(rankings.product, qrels),
         f"hybrid ({other.fusion})": score(fused_run(rankings, other), qrels),
     }
 

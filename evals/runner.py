@@ -92,18 +92,16 @@ class CollectionView:
                 f"collection {store.name!r} is empty: add the bundled papers with `paperchat ingest"
                 f"{'' if store.name == 'papers' else ' --collection ' + store.name}` (and the same --home), "
                 "then run the eval again")
-        self.papers = {p["paper_id"]: p["title"] for p in store.papers()}
+        self.papers = {p.paper_id: p.title for p in store.papers()}
         self.by_title = {M.norm_title(t): pid for pid, t in self.papers.items()}
         self._texts: dict[str, str] = {}
 
     def passage(self, paper_id: str) -> str:
         """All chunks of a paper in order, without the title line each chunk carries."""
         if paper_id not in self._texts:
-            got = self.store.collection.get(where={"paper_id": paper_id}, include=["documents", "metadatas"])
-            rows = sorted(zip(got["metadatas"], got["documents"], strict=True),
-                          key=lambda r: r[0].get("chunk", 0))
+            chunks = self.store.paper_chunks([paper_id])[paper_id]
             title = self.papers.get(paper_id, "")
-            self._texts[paper_id] = "\n".join(body_of(doc or "", title) for _, doc in rows)
+            self._texts[paper_id] = "\n".join(body_of(c.text or "", title) for c in chunks)
         return self._texts[paper_id]
 
     def missing_titles(self, items: Sequence[EvalItem]) -> list[str]:

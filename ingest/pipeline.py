@@ -22,9 +22,10 @@ from paperchat.ingest.chunking import chunk_paper, content_hash
 from paperchat.ingest.readers import read_papers
 from paperchat.rag.embeddings import embedder_name, make_embedder
 from paperchat.rag.errors import InputFormatError, PaperchatError
+from paperchat.rag.ids import chunk_id
 from paperchat.rag.index import ensure_bm25
 from paperchat.rag.settings import Settings
-from paperchat.rag.store import PaperStore
+from paperchat.rag.store import ChunkRecord, PaperStore
 from paperchat.rag.types import Chunk, Paper
 
 PAPER_BATCH = 512
@@ -86,24 +87,24 @@ class Ingestor:
             self.store.bump_revision()
             self._bumped = True
 
-    def _complete(self, paper_ids: list[str], metas: dict[str, dict]) -> set[str]:
+    def _complete(self, firsts: dict[str, ChunkRecord]) -> set[str]:
         """Papers whose every chunk is stored (guards against a write cut short)."""
-        wanted = [f"{pid}::{i}" for pid in paper_ids for i in range(int(metas[f"{pid}::0"]["n_chunks"]))]
-        present = set(self.store.get_metadatas(wanted))
-        return {pid for pid in paper_ids if all(
-            f"{pid}::{i}" in present for i in range(int(metas[f"{pid}::0"]["n_chunks"])))}
+        wanted = [chunk_id(pid, i) for pid, first in firsts.items() for i in range(first.n_chunks)]
+        present = set(self.store.chunks(wanted, text=False))
+        return {pid for pid, first in firsts.items() if all(chunk_id(pid, i) in present
+                                                            for i in range(first.n_chunks))}
 
     def _classify(self, papers: list[Paper]) -> tuple[list[Paper], list[Paper]]:
         """(new, changed) papers of a batch; the rest are counted unchanged."""
         unique = list({p.id: p for p in papers}.values())
         if not self.store.exists:
             return unique, []
-        metas = self.store.get_metadatas([f"{p.id}::0" for p in unique])
-        same = [p.id for p in unique
-                if metas.get(f"{p.id}::0", {}).get("content_hash") == content_hash(p, self.settings.chunk)]
-        whole = self._complete(same, metas) if same else set()
-        new = [p for p in unique if f"{p.id}::0" not in metas]
-        changed = [p for p in unique if f"{p.id}::0" in metas and p.id not in whole]
+        firsts = self.store.first_chunks([p.id for p in unique], text=False)
+        same = {p.id: firsts[p.id] for p in unique
+                if p.id in firsts and firsts[p.id].content_hash == content_hash(p, self.settings.chunk)}
+        whole = self._complete(same) if same else set()
+        new = [p for p in unique if p.id not in firsts]
+        changed = [p for p in unique if p.id in firsts and p.id not in whole]
         self.report.unchanged += len(whole)
         return new, changed
 
@@ -115,7 +116,7 @@ class Ingestor:
         """One batch of whole papers: old chunks of changed papers out, all new chunks in."""
         if replace:
             self.store.delete_papers(replace)
-        self.store.upsert([c.id for c in chunks], vectors, [c.text for c in chunks], [c.metadata for c in chunks])
+        self.store.upsert(chunks, vectors)
         self.report.chunks_written += len(chunks)
 
     def ingest_file(self, path: Path, fmt: str | None, skip_bad: bool, progress: Callable[[int], None]) -> set[str]:
@@ -173,8 +174,7 @@ class Ingestor:
     def prune(self, path: Path, seen: set[str]) -> None:
         if not self.store.exists:
             return
-        stale = {item["metadata"]["paper_id"] for item in self.store.iter_all(where={"source": str(path.resolve())})}
-        stale -= seen
+        stale = self.store.paper_ids(where={"source": str(path.resolve())}) - seen
         if stale:
             self._bump_once()
             self.store.delete_papers(sorted(stale))

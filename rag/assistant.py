@@ -19,6 +19,7 @@ from paperchat.rag.condense import Condensed, TitleIndex, history_for_prompt, of
 from paperchat.rag.errors import LLMError
 from paperchat.rag.extractive import Analysis, SentenceCache, analyse, compose, gate_passes, select
 from paperchat.rag.grounding import grounded_sentences
+from paperchat.rag.ids import chunk_number
 from paperchat.rag.prompts import CANNOT_ANSWER
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
@@ -71,7 +72,7 @@ class Assistant:
         revision = self.retriever.store.revision() if self.retriever.store.exists else ""
         if self._titles is None or self._titles[0] != revision:
             papers = self.retriever.store.papers() if revision else []
-            self._titles = (revision, TitleIndex({p["paper_id"]: p["title"] for p in papers}))
+            self._titles = (revision, TitleIndex({p.paper_id: p.title for p in papers}))
         return self._titles[1]
 
     # -- the chain --------------------------------------------------------------------------
@@ -158,27 +159,23 @@ class Assistant:
         chunks = self.retriever.store.paper_chunks([h.paper_id for h in hits])
         out = {}
         for hit in hits:
-            pieces = [(m.get("chunk", 0), body_of(doc, hit.title)) for m, doc in chunks.get(hit.paper_id, [])]
+            pieces = [(c.index, body_of(c.text or "", hit.title)) for c in chunks.get(hit.paper_id, [])]
             if len(pieces) > self.settings.answer.max_passage_chunks:
-                best = int(hit.chunk_id.rsplit("::", 1)[1])
+                best = chunk_number(hit.chunk_id)
                 pieces = [p for p in pieces if abs(p[0] - best) <= 1]
             out[hit.paper_id] = merge_overlapping([text for _, text in pieces])
         return out
 
     def _fetch(self, paper_ids: list[str]) -> list[SearchHit]:
-        got = self.retriever.store.collection.get(ids=[f"{p}::0" for p in paper_ids],
-                                                  include=["documents", "metadatas"])
-        found = {m["paper_id"]: (cid, doc, m) for cid, doc, m in zip(got["ids"], got["documents"], got["metadatas"])}
-        return [SearchHit(paper_id=pid, title=found[pid][2]["title"], score=0.0, text=found[pid][1],
-                          chunk_id=found[pid][0], url=found[pid][2].get("url"))
-                for pid in paper_ids if pid in found]
+        found = self.retriever.store.first_chunks(paper_ids)
+        return [SearchHit.from_record(found[pid], score=0.0) for pid in paper_ids if pid in found]
 
     def _analyse(self, condensed: Condensed, evidence: list[Evidence], seen: str = "", asked: str = "") -> Analysis:
         if not evidence:
             return Analysis()
         query_vec = self.retriever.embedder.embed_query(condensed.query)
         index = self.retriever.bm25()
-        return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.df.__contains__,
+        return analyse(condensed.query, query_vec, evidence, self.cache, index.idf, index.known,
                        set(condensed.focus), self.settings.answer, seen, asked)
 
     def _not_found(self, base: dict, mode: Mode, notice: str | None) -> Answer:

@@ -7,18 +7,19 @@ from paperchat.rag.settings import Settings
 from paperchat.rag.store import PaperStore
 
 
-def ensure_bm25(store: PaperStore, settings: Settings) -> BM25Index:
+def ensure_bm25(store: PaperStore, settings: Settings, revision: str | None = None) -> BM25Index:
     """The saved index when it matches the collection's revision, else one rebuilt from the collection."""
     folder = settings.index_dir
-    revision = store.revision() if store.exists else ""
+    revision = store.revision() if revision is None else revision
     index = BM25Index.load(folder)
     if index is not None and index.revision == revision:
         return index
-    ids, texts = [], []
+    ids, texts, metas = [], [], []
     if store.exists:
-        for item in store.iter_all(include=("documents",)):
-            ids.append(item["id"])
-            texts.append(item["document"] or "")
-    index = BM25Index.build(ids, texts, revision)
+        for record in store.iter_chunks(text=True):
+            ids.append(record.id)
+            texts.append(record.text or "")
+            metas.append(record.metadata)
+    index = BM25Index.build(ids, texts, revision, metas)
     index.save(folder)
     return index

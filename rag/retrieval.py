@@ -1,9 +1,16 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 rankings fused by reciprocal rank fusion, one row per paper."""
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) rankings fused per paper.
+
+The default fusion is a convex combination of max-normalised scores (0.6 dense, 0.4 BM25, tuned on the
+SciFact train split); reciprocal rank fusion is the alternative. `Retriever.rankings` is the one place both
+retrievers are asked (the benchmark scores the same rankings the product fuses), and a metadata filter
+applies to both alike, so filtered results are exactly the papers that match.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -13,18 +20,17 @@ from pydantic import ConfigDict
 
 from paperchat.rag.bm25 import BM25Index
 from paperchat.rag.embeddings import embedder_name, make_embedder
+from paperchat.rag.ids import paper_of
 from paperchat.rag.index import ensure_bm25
+from paperchat.rag.metadata import MetaFilter
 from paperchat.rag.settings import Settings
-from paperchat.rag.store import PaperStore
+from paperchat.rag.store import ChunkRecord, PaperStore
 from paperchat.rag.types import SearchHit
 
 
 def paper_ranking(chunk_ids: Sequence[str]) -> list[str]:
-    """Papers in order of their best chunk (chunk ids are '<paper_id>::<n>')."""
-    seen: dict[str, None] = {}
-    for cid in chunk_ids:
-        seen.setdefault(cid.rsplit("::", 1)[0], None)
-    return list(seen)
+    """Papers in order of their best chunk."""
+    return list(dict.fromkeys(paper_of(cid) for cid in chunk_ids))
 
 
 def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[str, float]:
@@ -40,7 +46,7 @@ def best_per_paper(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
     """Each paper's best chunk score, papers in order of first appearance (lists come best first)."""
     out: dict[str, float] = {}
     for cid, score in scored:
-        out.setdefault(cid.rsplit("::", 1)[0], score)
+        out.setdefault(paper_of(cid), score)
     return out
 
 
@@ -64,12 +70,29 @@ def fuse_papers(dense: dict[str, float], lexical: dict[str, float], cfg) -> dict
     return convex(dense, lexical, cfg.dense_share)
 
 
-def _split(value: str | None) -> list[str]:
-    return [a for a in (value or "").split("; ") if a]
+def top_papers(fused: dict[str, float], k: int) -> list[str]:
+    """The k best papers by fused score; ties broken by id, so a ranking is reproducible."""
+    return sorted(fused, key=lambda pid: (-fused[pid], pid))[:k]
+
+
+@dataclass
+class Rankings:
+    """What both retrievers returned for one query: chunks best first, and each paper's best score."""
+
+    dense: list[ChunkRecord] = field(default_factory=list)
+    lexical: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def dense_papers(self) -> dict[str, float]:
+        return best_per_paper([(d.id, d.similarity or 0.0) for d in self.dense])
+
+    @property
+    def lexical_papers(self) -> dict[str, float]:
+        return best_per_paper(self.lexical)
 
 
 class Retriever:
-    """Search over one collection; the object every front door and the answer chain use."""
+    """Search over one collection; the object every front door, the answer chain and the benchmark use."""
 
     def __init__(self, settings: Settings, embedder: Embeddings | None = None, store: PaperStore | None = None):
         self.settings = settings
@@ -80,63 +103,62 @@ class Retriever:
         self._bm25: BM25Index | None = None
         self._bm25_lock = threading.Lock()
 
-    def bm25(self) -> BM25Index:
-        """The BM25 index, reloaded or rebuilt when the collection moved on since it was built.
+    def bm25(self, revision: str | None = None) -> BM25Index:
+        """The keyword index, reloaded or rebuilt when the collection moved on since it was built.
 
+        `revision` is the collection revision when the caller has just read it (one read per question).
         A lock keeps two concurrent requests (the web UI) from rebuilding it twice."""
         with self._bm25_lock:
-            if self._bm25 is None or self._bm25.revision != self.store.revision():
-                self._bm25 = ensure_bm25(self.store, self.settings)
+            revision = self.store.revision() if revision is None else revision
+            if self._bm25 is None or self._bm25.revision != revision:
+                self._bm25 = ensure_bm25(self.store, self.settings, revision)
             return self._bm25
 
-    def dense(self, query: str, n: int) -> list[dict]:
-        return self.store.query(self.embedder.embed_query(query), n)
-
-    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
-        cfg = self.settings.retrieval
-        k = k or cfg.k
+    def rankings(self, query: str, where: MetaFilter | None = None, revision: str | None = None) -> Rankings:
+        """Dense and keyword candidates (`retrieval.candidates` chunks each), both under the same filter."""
+        depth = self.settings.retrieval.candidates
         if not self.store.exists or not query.strip():
-            return []
-        dense = self.dense(query, cfg.candidates)
-        lexical = self.bm25().search(query, cfg.candidates)
-        return self._fuse(dense, lexical, k)
+            return Rankings()
+        where = None if where is None or where.empty else where
+        dense = self.store.query(self.embedder.embed_query(query), depth,
+                                 where=where.chroma_where() if where else None)
+        return Rankings(dense, self.bm25(revision).search(query, depth, where))
 
-    def _fuse(self, dense: list[dict], lexical: list[tuple[str, float]], k: int) -> list[SearchHit]:
+    def search(self, query: str, k: int | None = None, where: MetaFilter | None = None,
+               revision: str | None = None) -> list[SearchHit]:
+        """The best `k` papers for the query (matching `where`), each with its best chunk."""
+        return self.fuse(self.rankings(query, where, revision), k or self.settings.retrieval.k)
+
+    def fuse(self, found: Rankings, k: int) -> list[SearchHit]:
         """Papers ranked by the fused score; each shown with its best chunk by the same fusion."""
         cfg = self.settings.retrieval
-        dense_best = best_per_paper([(d["id"], d["similarity"]) for d in dense])
-        bm25_best = best_per_paper(lexical)
+        dense_best, bm25_best = found.dense_papers, found.lexical_papers
         fused = fuse_papers(dense_best, bm25_best, cfg)
-        chunk_scores = fuse_papers({d["id"]: d["similarity"] for d in dense}, dict(lexical), cfg)
+        chunk_scores = fuse_papers({d.id: d.similarity or 0.0 for d in found.dense}, dict(found.lexical), cfg)
         best_chunk: dict[str, str] = {}
         for cid in sorted(chunk_scores, key=lambda c: -chunk_scores[c]):
-            best_chunk.setdefault(cid.rsplit("::", 1)[0], cid)
-        top = sorted(fused, key=lambda pid: -fused[pid])[:k]
-        docs = self._chunks([best_chunk[p] for p in top], {d["id"]: d for d in dense})
+            best_chunk.setdefault(paper_of(cid), cid)
+        top = top_papers(fused, k)
+        records = self._chunks([best_chunk[p] for p in top], {d.id: d for d in found.dense})
         d_rank = {p: i for i, p in enumerate(dense_best, 1)}
         b_rank = {p: i for i, p in enumerate(bm25_best, 1)}
         hits = []
         for pid in top:
-            item = docs.get(best_chunk[pid])
-            if item is None:  # removed by another writer since the BM25 index was built
+            record = records.get(best_chunk[pid])
+            if record is None:  # removed by another writer since the keyword index was built
                 continue
-            meta = item["metadata"]
-            hits.append(SearchHit(
-                paper_id=pid, title=meta["title"], score=round(fused[pid], 6), text=item["document"],
-                chunk_id=item["id"], url=meta.get("url"), authors=_split(meta.get("authors")),
-                year=meta.get("year"), dense_rank=d_rank.get(pid), bm25_rank=b_rank.get(pid),
-                dense_score=dense_best.get(pid), bm25_score=bm25_best.get(pid),
-            ))
+            hits.append(SearchHit.from_record(record, score=round(fused[pid], 6), dense_rank=d_rank.get(pid),
+                                              bm25_rank=b_rank.get(pid), dense_score=dense_best.get(pid),
+                                              bm25_score=bm25_best.get(pid)))
         return hits
 
-    def _chunks(self, chunk_ids: list[str], known: dict[str, dict]) -> dict[str, dict]:
-        """The chunks by id: those the dense query returned, the rest (BM25-only) fetched from the store."""
+    def _chunks(self, chunk_ids: list[str], known: dict[str, ChunkRecord]) -> dict[str, ChunkRecord]:
+        """The chunks by id: those the dense query returned, the rest (keyword-only) fetched from the store."""
         missing = [cid for cid in chunk_ids if cid not in known]
-        if missing:
-            got = self.store.collection.get(ids=missing, include=["documents", "metadatas"])
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                known[cid] = {"id": cid, "document": doc, "metadata": meta}
-        return known
+        return {**known, **self.store.chunks(missing)} if missing else known
+
+    def close(self) -> None:
+        self.store.close()
 
 
 class PaperRetriever(BaseRetriever):

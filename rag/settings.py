@@ -42,7 +42,8 @@ class ChunkSettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     k: int = Field(10, ge=1, description="Papers returned by search")
-    candidates: int = Field(100, ge=1, description="Chunks fetched from each retriever before fusion")
+    candidates: int = Field(300, ge=1, le=10000, description="Chunks fetched from each retriever before fusion "
+                            "(the depth `paperchat search` and the benchmark both use)")
     fusion: Literal["convex", "rrf"] = Field(
         "convex", description="convex: weighted sum of max-normalised scores; rrf: reciprocal rank fusion"
     )

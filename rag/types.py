@@ -60,6 +60,23 @@ class SearchHit(BaseModel):
     bm25_rank: int | None = None
     dense_score: float | None = None
     bm25_score: float | None = None
+    venue: str | None = None
+    doi: str | None = None
+    arxiv_id: str | None = None
+    page_start: int | None = Field(None, description="First page of the best chunk (full-text papers)")
+    page_end: int | None = None
+
+    @classmethod
+    def from_record(cls, record, score: float, **ranks) -> SearchHit:
+        """A hit from a stored chunk (`rag.store.ChunkRecord`) and its scores."""
+        meta = record.metadata
+        year = meta.get("year")
+        return cls(paper_id=record.paper_id, title=record.title, score=score, text=record.text or "",
+                   chunk_id=record.id, url=meta.get("url"), authors=[a for a in str(meta.get("authors") or "")
+                                                                     .split("; ") if a],
+                   year=year if isinstance(year, int) else None, venue=meta.get("venue"), doi=meta.get("doi"),
+                   arxiv_id=meta.get("arxiv_id"), page_start=meta.get("page_start"), page_end=meta.get("page_end"),
+                   **ranks)
 
 
 class Citation(BaseModel):

@@ -155,12 +155,12 @@ def write_jsonl(path: Path, records: list[dict | str]) -> Path:
 
 
 def chunk_table(items) -> dict[str, dict[int, dict]]:
-    """paper_id -> {chunk index -> metadata} from {'id', 'metadata'} items (e.g. `store.iter_all()`),
-    checking that every chunk id is '<paper_id>::<chunk>'."""
+    """paper_id -> {chunk index -> metadata} from stored chunks (`store.iter_chunks()` records or
+    {'id', 'metadata'} dicts), checking that every chunk id is '<paper_id>::<chunk>'."""
     table: dict[str, dict[int, dict]] = {}
     for item in items:
-        meta = item["metadata"]
-        assert item["id"] == f"{meta['paper_id']}::{meta['chunk']}"
+        cid, meta = (item["id"], item["metadata"]) if isinstance(item, dict) else (item.id, item.metadata)
+        assert cid == f"{meta['paper_id']}::{meta['chunk']}"
         assert meta["chunk"] not in table.get(meta["paper_id"], {}), f"duplicate chunk {item['id']}"
         table.setdefault(meta["paper_id"], {})[meta["chunk"]] = meta
     return table

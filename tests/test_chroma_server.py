@@ -86,7 +86,7 @@ def test_server_and_embedded_hold_the_same_papers(both, chroma_server):
     stores = {name: PaperStore(both[name], "fake-hash-64", 64, create=False) for name in ("server", "embedded")}
 
     assert stores["server"].count() == stores["embedded"].count()
-    assert [r["paper_id"] for r in stores["server"].papers()] == [r["paper_id"] for r in stores["embedded"].papers()]
+    assert [r.paper_id for r in stores["server"].papers()] == [r.paper_id for r in stores["embedded"].papers()]
     # server mode keeps no Chroma data in the home folder; the server's own folder holds it
     assert not (both["server"].home / "chroma").exists()
     assert (both["embedded"].home / "chroma").exists()

@@ -69,7 +69,7 @@ def listing_edit(path: Path, title: str, *, abstract: str | None = None, remove:
 
 
 def paper_ids(settings) -> set[str]:
-    return {row["paper_id"] for row in open_store(settings).papers()}
+    return {row.paper_id for row in open_store(settings).papers()}
 
 
 def record(i: int, **extra) -> dict:
@@ -91,19 +91,19 @@ def test_first_ingest_stores_every_bundled_paper(settings, fake_embedder):
     store = open_store(settings)
     rows = store.papers()
     assert len(rows) == BUNDLED_COUNT
-    assert len({r["paper_id"] for r in rows}) == BUNDLED_COUNT
-    assert all(r["paper_id"] == paper_id_for_title(r["title"]) for r in rows)
-    assert all(r["source"] == str(BUNDLED_PAPERS.resolve()) for r in rows)
+    assert len({r.paper_id for r in rows}) == BUNDLED_COUNT
+    assert all(r.paper_id == paper_id_for_title(r.title) for r in rows)
+    assert all(r.source == str(BUNDLED_PAPERS.resolve()) for r in rows)
     # every chunk was embedded exactly once and is stored whole
     assert report.chunks_written == fake_embedder.count == store.count()
-    table = chunk_table(store.iter_all())
+    table = chunk_table(store.iter_chunks())
     assert_whole_papers(table)
     # an abstract is usually a single chunk
     single = sum(1 for chunks in table.values() if len(chunks) == 1)
     assert single > BUNDLED_COUNT // 2
     # the collection records the model that made its vectors
-    assert store.collection.metadata["embedding_model"] == "fake-hash-64"
-    assert store.collection.metadata["embedding_dim"] == 64
+    assert store.metadata()["embedding_model"] == "fake-hash-64"
+    assert store.metadata()["embedding_dim"] == 64
 
 
 def test_second_ingest_embeds_nothing(settings, fake_embedder):
@@ -124,7 +124,7 @@ def test_changed_abstract_reembeds_only_that_paper(tmp_path, settings, fake_embe
     papers = copy_bundled(tmp_path)
     ingest_paths([papers], settings, embedder=fake_embedder)
     pid = paper_id_for_title(CHANGED_TITLE)
-    assert sorted(chunk_table(open_store(settings).iter_all())[pid]) == [0, 1]
+    assert sorted(chunk_table(open_store(settings).iter_chunks())[pid]) == [0, 1]
     before = fake_embedder.count
     new_abstract = (
         "We revisit negative selection for embedding fine-tuning with a zanzibarquux filter. "
@@ -137,7 +137,7 @@ def test_changed_abstract_reembeds_only_that_paper(tmp_path, settings, fake_embe
     assert (report.new, report.changed, report.unchanged) == (0, 1, BUNDLED_COUNT - 1)
     embedded = fake_embedder.texts[before:]
     assert embedded == [f"{CHANGED_TITLE}\n\n{new_abstract}"]
-    table = chunk_table(open_store(settings).iter_all())
+    table = chunk_table(open_store(settings).iter_chunks())
     assert len(table) == BUNDLED_COUNT
     assert_whole_papers(table)
     assert sorted(table[pid]) == [0], "the old second chunk is gone with the old text"
@@ -151,13 +151,13 @@ def test_changed_long_text_to_short_leaves_no_stale_chunks(tmp_path, settings, f
     long_text = " ".join(f"Sentence {i} reports measurement {i * 13} of the device." for i in range(120))
     path = write_jsonl(tmp_path / "p.jsonl", [{"id": "p-long", "title": "Shrinking", "abstract": long_text}])
     ingest_paths([path], settings, embedder=fake_embedder)
-    assert len(chunk_table(open_store(settings).iter_all())["p-long"]) > 2
+    assert len(chunk_table(open_store(settings).iter_chunks())["p-long"]) > 2
 
     write_jsonl(path, [{"id": "p-long", "title": "Shrinking", "abstract": "Now one short sentence."}])
     report = ingest_paths([path], settings, embedder=fake_embedder)
 
     assert report.changed == 1
-    table = chunk_table(open_store(settings).iter_all())
+    table = chunk_table(open_store(settings).iter_chunks())
     assert sorted(table["p-long"]) == [0]
     assert table["p-long"][0]["n_chunks"] == 1
 
@@ -217,7 +217,7 @@ def test_removed_paper_stays_without_prune_and_goes_with_it(tmp_path, settings, 
     assert pruned.papers_total == BUNDLED_COUNT - 1
     assert gone not in paper_ids(settings)
     store = open_store(settings)
-    assert store.collection.get(where={"paper_id": gone})["ids"] == []
+    assert store.paper_chunks([gone]) == {gone: []}
     retriever = Retriever(settings, embedder=fake_embedder)
     lexical = retriever.bm25().search(REMOVED_TITLE, 50)
     assert lexical, "other papers still match some title words"
@@ -272,8 +272,8 @@ def test_long_text_splits_into_titled_overlapping_chunks(tmp_path, fake_embedder
 
     ingest_paths([path], settings, embedder=fake_embedder)
 
-    got = open_store(settings).collection.get(include=["documents", "metadatas"])
-    chunks = sorted(zip(got["ids"], got["documents"], got["metadatas"]), key=lambda c: c[2]["chunk"])
+    records = open_store(settings).paper_chunks(["rep-1"])["rep-1"]
+    chunks = [(r.id, r.text, r.metadata) for r in records]
     n = len(chunks)
     assert n >= 5
     assert [cid for cid, _, _ in chunks] == [f"rep-1::{i}" for i in range(n)]
@@ -302,10 +302,9 @@ def test_ids_come_from_the_source(tmp_path, settings, fake_embedder):
     ingest_paths([path], settings, embedder=fake_embedder)
 
     store = open_store(settings)
-    rows = {r["paper_id"]: r for r in store.papers()}
+    rows = {r.paper_id: r for r in store.papers()}
     assert set(rows) == {"arXiv:2401.00001", "10.1000/xyz", paper_id_for_title(record(3)["title"])}
-    got = store.collection.get(ids=["arXiv:2401.00001::0"], include=["metadatas"])
-    meta = got["metadatas"][0]
+    meta = store.first_chunks(["arXiv:2401.00001"])["arXiv:2401.00001"].metadata
     assert meta["authors"] == "Ada Lovelace; Alan Turing"
     assert (meta["year"], meta["url"], meta["source"]) == (2024, "https://example.org/1", str(path.resolve()))
     hit = Retriever(settings, embedder=fake_embedder).search("topic1 method1", 1)[0]
@@ -395,7 +394,7 @@ def test_malformed_line_after_a_full_batch_leaves_only_whole_papers(tmp_path, se
         ingest_paths([path], settings, embedder=fake_embedder)
 
     assert err.value.line == PAPER_BATCH + 3
-    table = chunk_table(open_store(settings).iter_all())
+    table = chunk_table(open_store(settings).iter_chunks())
     assert set(table) == {f"g{i}" for i in range(PAPER_BATCH)}, "the first batch only, nothing after"
     assert_whole_papers(table)
 
@@ -488,7 +487,7 @@ from paperchat.rag.settings import Settings
 from paperchat.rag.store import PaperStore
 settings = Settings(home=sys.argv[1], collection=sys.argv[2], _env_file=None)
 store = PaperStore(settings, sys.argv[3], None, create=False)
-print(json.dumps([{"id": i["id"], "metadata": i["metadata"]} for i in store.iter_all()] if store.exists else []))
+print(json.dumps([{"id": i.id, "metadata": i.metadata} for i in store.iter_chunks()] if store.exists else []))
 """
 
 

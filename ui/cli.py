@@ -94,9 +94,8 @@ def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     store = PaperStore(settings, embedder_name(embedder), None, create=False)
     rows = store.papers() if store.exists else []
     if as_json:
-        keys = ("paper_id", "title", "authors", "year", "url", "source")
         print(json.dumps({"collection": settings.collection, "count": len(rows),
-                          "papers": [{k: r.get(k) for k in keys} for r in rows]}, ensure_ascii=False))
+                          "papers": [r.as_dict() for r in rows]}, ensure_ascii=False))
         return
     from rich.table import Table
 
@@ -105,7 +104,7 @@ def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     table.add_column("title")
     table.add_column("id", style="dim")
     for i, r in enumerate(rows, 1):
-        table.add_row(str(i), r["title"], r["paper_id"])
+        table.add_row(str(i), r.title, r.paper_id)
     out.print(table)
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,7 +22,9 @@ from paperchat.rag.errors import PaperchatError
 PACKAGE_DATASETS = Path(__file__).resolve().parent / "datasets"
 DEV_SET = PACKAGE_DATASETS / "dev.jsonl"
 FIXED_SET = PACKAGE_DATASETS / "fixed.jsonl"
-KNOWN_TYPES = ("single", "multi", "unanswerable", "followup")
+TEST_SET = PACKAGE_DATASETS / "test.jsonl"
+#: Types the runner has specific rules for; any other type is scored with the generic metrics, in its own row.
+TYPES = ("single", "multi", "multi_part", "unanswerable", "followup", "title")
 ID_PREFIX = {"unanswerable": "unans"}
 
 
@@ -40,10 +42,24 @@ class EvalTurn(BaseModel):
     answer_points: list[str] = Field(default_factory=list)
 
 
-class EvalItem(BaseModel):
-    """One eval case. `followup` items carry `turns`; every other type carries `question`."""
+class EvalAsk(BaseModel):
+    """One of the asks of a `multi_part` question."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
+
+    ask: str = Field(min_length=1)
+    gold_titles: list[str] = Field(default_factory=list)
+    answer_points: list[str] = Field(default_factory=list)
+
+
+class EvalItem(BaseModel):
+    """One eval case. `followup` items carry `turns`; every other type carries `question`.
+
+    Fields the format does not define (a curator's own) are kept (`extra_fields`) and can break a report
+    down (`paperchat eval --by FIELD`); a type the runner has no rules for is scored with the generic metrics.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     id: str = Field(pattern=r"^\S+$", description="Unique in the file, e.g. single-01")
     type: str = Field(pattern=r"^[a-z][a-z_]*$", description="single | multi | unanswerable | followup | ...")
@@ -51,9 +67,14 @@ class EvalItem(BaseModel):
     turns: list[EvalTurn] | None = None
     gold_titles: list[str] = Field(default_factory=list)
     answer_points: list[str] = Field(default_factory=list)
-    subtype: Literal["off_topic", "missing_detail"] | None = None
+    subtype: str | None = Field(None, description="unanswerable: off_topic | missing_detail")
     closest_titles: list[str] = Field(default_factory=list)
     note: str | None = None
+    asks: list[EvalAsk] | None = Field(None, description="multi_part: the question's asks")
+    alias: str | None = Field(None, description="title: the loose name the question uses")
+    named: str | None = Field(None, description="off_topic: the named thing the collection does not contain")
+    source: str = Field("hand", description="hand | generated-slot")
+    difficulty: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -91,7 +112,22 @@ class EvalItem(BaseModel):
             raise ValueError("an answerable item needs at least one title in 'gold_titles'")
         if len(_norm_set(self.gold_titles)) != len(self.gold_titles):
             raise ValueError("'gold_titles' repeats a title")
+        if self.asks is not None:
+            if len(self.asks) < 2:
+                raise ValueError("a multi_part item needs at least two 'asks'")
+            if _norm_set(t for a in self.asks for t in a.gold_titles) != _norm_set(self.gold_titles):
+                raise ValueError("'gold_titles' must be the union of the asks' gold_titles")
         return self
+
+    @property
+    def extra_fields(self) -> dict[str, Any]:
+        """Fields a curator added that the format does not define."""
+        return dict(self.model_extra or {})
+
+    def field(self, name: str) -> Any:
+        """A field's value for `--by`: a defined field or an extra one (None when absent)."""
+        value = getattr(self, name) if name in type(self).model_fields else self.extra_fields.get(name)
+        return value if value is None or isinstance(value, str | int | float | bool) else json.dumps(value)
 
     @property
     def unanswerable(self) -> bool:

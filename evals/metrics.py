@@ -23,7 +23,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
+    "calibration",
     "citation_precision_recall",
+    "roc_auc",
     "exact_point_match",
     "hit_at_k",
     "latency_summary",
@@ -373,3 +375,54 @@ def mean_or_none(values: Iterable[float | None]) -> float | None:
     """Arithmetic mean of the values that are not None; None if there are none."""
     kept = [v for v in values if v is not None]
     return math.fsum(kept) / len(kept) if kept else None
+
+
+# ---------------------------------------------------------------------------
+# The answer gate's calibration
+# ---------------------------------------------------------------------------
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative (ties
+    count half), the Mann-Whitney statistic. None without both classes."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    ranked = sorted(zip(scores, labels, strict=True), key=lambda sy: sy[0])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        mid_rank = (i + 1 + j) / 2  # 1-based average rank of the tie group
+        rank_sum += mid_rank * sum(1 for _, y in ranked[i:j] if y)
+        i = j
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def calibration(pairs: Sequence[tuple[float, bool]], bins: int = 10,
+                thresholds: Sequence[float] = tuple(t / 20 for t in range(21))) -> dict:
+    """How well the gate's confidence (probability that the question is answerable) is calibrated.
+
+    ``pairs`` are (confidence, is_answerable). Returns the reliability diagram (per bin of predicted
+    probability: mean predicted, observed share answerable, count), the Brier score, ROC AUC, and for each
+    threshold t (answer when confidence >= t) the refusal rate on unanswerable and the false-refusal rate
+    on answerable questions. Empty dict without pairs.
+    """
+    if not pairs:
+        return {}
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, y) for c, y in pairs if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        rows.append({"lo": lo, "hi": hi, "n": len(inside),
+                     "predicted": math.fsum(c for c, _ in inside) / len(inside) if inside else None,
+                     "observed": sum(y for _, y in inside) / len(inside) if inside else None})
+    curve = []
+    for t in thresholds:
+        rates = refusal_rates((not y, c < t) for c, y in pairs)
+        curve.append({"threshold": t, "refusal_rate": rates["refusal_rate"],
+                      "false_refusal_rate": rates["false_refusal_rate"]})
+    return {"n": len(pairs), "brier": math.fsum((c - y) ** 2 for c, y in pairs) / len(pairs),
+            "roc_auc": roc_auc([c for c, _ in pairs], [y for _, y in pairs]), "bins": rows, "thresholds": curve}

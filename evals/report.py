@@ -8,7 +8,7 @@ from pathlib import Path
 LABELS = {
     "hit@1": "hit@1", "hit@3": "hit@3", "hit@5": "gold@5", "recall@5": "R@5", "mrr": "MRR",
     "ndcg@10": "nDCG@10", "citation_precision": "cit. P", "citation_recall": "cit. R",
-    "correct_status": "status ok", "point_coverage": "points", "groundedness": "grounded",
+    "correct_status": "status ok", "point_coverage": "points", "ask_coverage": "asks", "groundedness": "grounded",
     "judge_faithfulness": "judge faith.", "judge_relevance": "judge relev.",
     "judge_correctness": "judge corr.",
 }
@@ -92,7 +92,13 @@ def markdown(run: dict, name: str = "") -> str:
     rows = [[t, str(s["n"]), str(s["passed"]), *[fmt(s[m]) for m in columns], fmt_ms(s["latency_p50_ms"])]
             for t, s in summary["per_type"].items()]
     header = ["type", "n", "passed", *[LABELS[m] for m in columns], "p50 ms"]
-    lines += ["## Per type", "", *_table(header, rows), "", "![per-type metrics and latency](report.png)", ""]
+    lines += ["## Per type", "", *_table(header, rows), "", "![per-type metrics, latency and calibration](report.png)",
+              ""]
+    if summary.get("per_field"):
+        rows = [[v, str(s["n"]), str(s["passed"]), *[fmt(s[m]) for m in columns], fmt_ms(s["latency_p50_ms"])]
+                for v, s in summary["per_field"].items()]
+        lines += [f"## By {summary['by']}", "", *_table([summary["by"], *header[1:]], rows), ""]
+    lines += calibration_lines(summary.get("calibration") or {}, fp.get("min_confidence"))
     failed = [i for i in run["items"] if not i["passed"]]
     lines += [f"## Failed items ({len(failed)})", ""]
     if not failed:
@@ -113,6 +119,25 @@ def markdown(run: dict, name: str = "") -> str:
               "Settings (secrets redacted) are in `fingerprint.json`; every item with its answer, sources "
               "and per-metric values is in `results.json`.", ""]
     return "\n".join(lines)
+
+
+def calibration_lines(cal: dict, operating: float | None = None) -> list[str]:
+    """The gate's reliability table and its refusal / false-refusal trade-off across thresholds."""
+    if not cal:
+        return []
+    lines = ["## Answer gate calibration", "",
+             f"{cal['n']} questions; ROC AUC (answerable vs unanswerable) {fmt(cal['roc_auc'])}, "
+             f"Brier score {fmt(cal['brier'])}"
+             + (f"; operating point answer.min_confidence = {operating:.2f}" if operating is not None else "")
+             + ".", "", "Reliability (predicted probability that the question is answerable vs observed):", ""]
+    lines += _table(["confidence", "n", "mean predicted", "observed answerable"],
+                    [[f"{b['lo']:.1f}–{b['hi']:.1f}", str(b["n"]), fmt(b["predicted"]), fmt(b["observed"])]
+                     for b in cal["bins"] if b["n"]])
+    lines += ["", "Refusal across thresholds (answer when confidence ≥ threshold):", ""]
+    lines += _table(["threshold", "unanswerable refused", "answerable refused"],
+                    [[f"{t['threshold']:.2f}", fmt(t["refusal_rate"]), fmt(t["false_refusal_rate"])]
+                     for t in cal["thresholds"]])
+    return [*lines, ""]
 
 
 def reproduce_command(fp: dict) -> str:
@@ -137,7 +162,10 @@ def plot(run: dict, path: Path) -> None:
     summary = run["summary"]
     types = list(summary["per_type"])
     metrics = type_columns(summary)
-    fig, (bars, hist) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [2.2, 1]})
+    cal = summary.get("calibration") or {}
+    fig, axes = plt.subplots(2 if cal else 1, 2, figsize=(14, 10 if cal else 5),
+                             gridspec_kw={"width_ratios": [2.2, 1]}, squeeze=False)
+    bars, hist = axes[0]
     width = 0.8 / max(1, len(types))
     x = np.arange(len(metrics))
     for i, t in enumerate(types):
@@ -160,8 +188,36 @@ def plot(run: dict, path: Path) -> None:
     hist.set_xlabel("latency per question (ms)")
     hist.set_ylabel("questions")
     hist.set_title("latency")
+    if cal:
+        _plot_calibration(axes[1][0], axes[1][1], cal)
     fig.suptitle(f"paperchat eval: {Path(run['fingerprint']['dataset']['path']).name}, "
                  f"{run['fingerprint']['mode']} mode")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_calibration(trade, reliability, cal: dict) -> None:
+    """Refusal vs false refusal across thresholds, and the reliability diagram (predicted vs observed)."""
+    ts = [t["threshold"] for t in cal["thresholds"]]
+    for key, label, colour in (("refusal_rate", "unanswerable refused (want high)", "tab:green"),
+                               ("false_refusal_rate", "answerable refused (want low)", "tab:red")):
+        trade.plot(ts, [float("nan") if t[key] is None else t[key] for t in cal["thresholds"]], marker="o",
+                   label=label, color=colour)
+    trade.set_xlabel("answer.min_confidence (answer when confidence ≥ it)")
+    trade.set_ylabel("share of questions")
+    trade.set_ylim(-0.02, 1.02)
+    trade.set_title(f"refusals across thresholds (ROC AUC {cal['roc_auc'] or float('nan'):.3f})")
+    trade.grid(alpha=0.3)
+    trade.legend(fontsize=8)
+    shown = [b for b in cal["bins"] if b["n"]]
+    reliability.plot([0, 1], [0, 1], linestyle=":", color="gray", label="perfect calibration")
+    reliability.scatter([b["predicted"] for b in shown], [b["observed"] for b in shown],
+                        s=[20 + 8 * b["n"] for b in shown], color="tab:blue", label="bins (size: questions)")
+    reliability.plot([b["predicted"] for b in shown], [b["observed"] for b in shown], color="tab:blue")
+    reliability.set_xlabel("predicted probability answerable")
+    reliability.set_ylabel("observed share answerable")
+    reliability.set_xlim(0, 1)
+    reliability.set_ylim(-0.02, 1.02)
+    reliability.set_title(f"reliability diagram (Brier {cal['brier']:.3f})")
+    reliability.legend(fontsize=8, loc="upper left")

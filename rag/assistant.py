@@ -20,6 +20,7 @@ from paperchat.rag.errors import LLMError
 from paperchat.rag.extractive import Analysis, SentenceCache, analyse, compose, gate_passes, select
 from paperchat.rag.grounding import grounded_sentences
 from paperchat.rag.ids import chunk_number
+from paperchat.rag.metadata import MetaFilter
 from paperchat.rag.prompts import CANNOT_ANSWER
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
@@ -52,6 +53,10 @@ class Assistant:
         self._titles: tuple[str, TitleIndex] | None = None
         self.cache = SentenceCache(self.retriever.embedder)
 
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.retriever.close()
+
     # -- configuration ----------------------------------------------------------------------
     @property
     def default_mode(self) -> Mode:
@@ -77,16 +82,17 @@ class Assistant:
 
     # -- the chain --------------------------------------------------------------------------
     def ask(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
-            k: int | None = None, temperature: float | None = None) -> Answer:
+            k: int | None = None, temperature: float | None = None, where: MetaFilter | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, mode=mode, k=k, temperature=temperature):
+        for event in self.stream(question, history, mode=mode, k=k, temperature=temperature, where=where):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def stream(self, question: str, history: Iterable[Any] | None = None, *, mode: Mode | None = None,
-               k: int | None = None, temperature: float | None = None) -> Iterator[StreamEvent]:
+               k: int | None = None, temperature: float | None = None,
+               where: MetaFilter | None = None) -> Iterator[StreamEvent]:
         """The answer as it is produced. Rules for a front end:
 
         - every 'delta' carries text to append to what is shown;
@@ -105,7 +111,7 @@ class Assistant:
         if mode == "llm" and turns:
             condensed, notice, mode = self._condense_llm(question, turns, condensed)
         clock.lap("condense_ms")
-        hits, evidence, analysis = self.gather(question, turns, condensed, k, clock)
+        hits, evidence, analysis = self.gather(question, turns, condensed, k, clock, where)
         base = dict(question=question, standalone_question=condensed.query,
                     sources=[Source(title=h.title, paper_id=h.paper_id, score=h.score, url=h.url) for h in hits])
         if not evidence or not gate_passes(analysis, self.settings.answer):
@@ -119,10 +125,11 @@ class Assistant:
         yield from self._finish(answer, clock)
 
     def gather(self, question: str, turns: list[Turn], condensed: Condensed, k: int | None = None,
-               clock: _Clock | None = None) -> tuple[list[SearchHit], list[Evidence], Analysis]:
+               clock: _Clock | None = None, where: MetaFilter | None = None,
+               ) -> tuple[list[SearchHit], list[Evidence], Analysis]:
         """Retrieve for the standalone query, number the evidence, and score its sentences (the gate's input)."""
         clock = clock or _Clock()
-        hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1))
+        hits = self.retriever.search(condensed.query, max(k or self.settings.retrieval.k, 1), where)
         evidence = self._evidence(hits, condensed.focus)
         clock.lap("retrieve_ms")
         seen = "\n".join(t.content for t in turns if t.role == "assistant")

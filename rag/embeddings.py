@@ -148,12 +148,14 @@ class OpenAIEndpointEmbeddings(Embeddings):
 
 def make_embedder(settings: Settings) -> Embeddings:
     """The embedder the settings ask for; created lazily by the caller, never at import time."""
+    from paperchat.rag.settings import secret
+
     cfg = settings.embedding
     if cfg.backend == "openai":
         return OpenAIEndpointEmbeddings(
             cfg.model,
             cfg.base_url or settings.openai_base_url,
-            cfg.api_key or settings.openai_api_key,
+            secret(cfg.api_key) or secret(settings.openai_api_key),
             cfg.batch_size,
         )
     return MiniLMEmbeddings(batch_size=cfg.batch_size, threads=cfg.threads)

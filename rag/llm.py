@@ -28,12 +28,14 @@ def make_chat_model(settings: Settings, temperature: float | None = None):
     """A ChatOpenAI for the configured endpoint; created on demand, never at import time."""
     from langchain_openai import ChatOpenAI
 
+    from paperchat.rag.settings import secret
+
     ensure_offline_tiktoken()
     cfg = settings.llm
     return ChatOpenAI(
         model=cfg.model,
         base_url=cfg.base_url or settings.openai_base_url,
-        api_key=cfg.api_key or settings.openai_api_key or "not-needed",
+        api_key=secret(cfg.api_key) or secret(settings.openai_api_key) or "not-needed",
         temperature=cfg.temperature if temperature is None else temperature,
         timeout=cfg.timeout,
         max_retries=1,

@@ -165,3 +165,29 @@ class MetaFilter(BaseModel):
             if values:
                 parts.append(f"{label} {' or '.join(values)}")
         return ", ".join(parts) or "none"
+
+
+_YEAR_RANGE = re.compile(r"^\s*(\d{4})?\s*(?:(\.\.|-|–|:)\s*(\d{4})?)?\s*$")
+
+
+def parse_years(text: str | None) -> tuple[int | None, int | None]:
+    """'2019..2023', '2019-2023', '2020', '2019..' or '..2020' -> (first, last); ValueError otherwise."""
+    if text is None or not text.strip():
+        return None, None
+    match = _YEAR_RANGE.match(text)
+    if not match or not (match.group(1) or match.group(3)):
+        raise ValueError(f"{text!r} is not a year or a range like 2019..2023")
+    lo = int(match.group(1)) if match.group(1) else None
+    hi = int(match.group(3)) if match.group(3) else (lo if match.group(2) is None else None)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"the year range {text!r} is empty (the first year is after the last)")
+    return lo, hi
+
+
+def make_filter(years: str | None = None, authors: Iterable[str] = (), venues: Iterable[str] = (),
+                categories: Iterable[str] = ()) -> MetaFilter | None:
+    """A filter from what a person typed (CLI options, web fields, API arguments); None when it filters nothing."""
+    lo, hi = parse_years(years)
+    clean = [[v.strip() for v in values if v and v.strip()] for values in (authors, venues, categories)]
+    found = MetaFilter(year_min=lo, year_max=hi, authors=clean[0], venues=clean[1], categories=clean[2])
+    return None if found.empty else found

@@ -1,22 +1,43 @@
 """One settings object for the whole program (env prefix PAPERCHAT_, .env honoured).
 
 Nested groups use a double underscore in the environment, for example
-PAPERCHAT_CHUNK__SIZE=300 or PAPERCHAT_CHROMA__HOST=127.0.0.1.
+PAPERCHAT_CHUNK__SIZE=300 or PAPERCHAT_CHROMA__HOST=127.0.0.1. Settings fail loudly: an unknown
+PAPERCHAT_* variable (a misspelling) or a bad value is one line naming the variable, the value and what
+is allowed (`load_settings`), never a silently ignored setting or a traceback.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from paperchat.rag.errors import PaperchatError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_PAPERS = PACKAGE_ROOT / "data" / "papers.txt"
+ENV_PREFIX = "PAPERCHAT_"
 
 
-class EmbeddingSettings(BaseModel):
+class SettingsError(PaperchatError):
+    """A setting with a bad value, or a PAPERCHAT_* variable that names no setting."""
+
+
+class _Group(BaseModel):
+    """A nested settings group: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Group):
     backend: Literal["onnx", "openai"] = Field(
         "onnx", description="onnx: the bundled all-MiniLM-L6-v2 int8 model; openai: an OpenAI-compatible endpoint"
     )
@@ -24,24 +45,26 @@ class EmbeddingSettings(BaseModel):
         "text-embedding-3-small", description="Model name for the openai backend (ignored by onnx)"
     )
     base_url: str | None = Field(None, description="Embeddings endpoint for the openai backend")
-    api_key: str | None = Field(None, description="Key for the embeddings endpoint (falls back to OPENAI_API_KEY)")
-    batch_size: int = Field(64, ge=1, description="Texts per embedding call")
-    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core)")
+    api_key: SecretStr | None = Field(None, description="Key for the embeddings endpoint (falls back to "
+                                      "OPENAI_API_KEY)")
+    batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding call")
+    concurrency: int = Field(2, ge=1, le=64, description="Embedding requests in flight at once (openai backend)")
+    threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: one per core)")
 
 
-class ChromaSettings(BaseModel):
+class ChromaSettings(_Group):
     host: str | None = Field(None, description="Chroma server host; unset means the embedded store in the data dir")
-    port: int = Field(8000, description="Chroma server port")
+    port: int = Field(8000, ge=1, le=65535, description="Chroma server port")
     ssl: bool = Field(False, description="Use https for the Chroma server")
 
 
-class ChunkSettings(BaseModel):
-    size: int = Field(256, ge=32, description="Chunk size in tiktoken (cl100k_base) tokens, title excluded")
-    overlap: int = Field(48, ge=0, description="Tokens shared by neighbouring chunks")
+class ChunkSettings(_Group):
+    size: int = Field(256, ge=32, le=8192, description="Chunk size in tiktoken (cl100k_base) tokens, title excluded")
+    overlap: int = Field(48, ge=0, le=4096, description="Tokens shared by neighbouring chunks")
 
 
-class RetrievalSettings(BaseModel):
-    k: int = Field(10, ge=1, description="Papers returned by search")
+class RetrievalSettings(_Group):
+    k: int = Field(10, ge=1, le=1000, description="Papers returned by search")
     candidates: int = Field(300, ge=1, le=10000, description="Chunks fetched from each retriever before fusion "
                             "(the depth `paperchat search` and the benchmark both use)")
     fusion: Literal["convex", "rrf"] = Field(
@@ -52,17 +75,24 @@ class RetrievalSettings(BaseModel):
     rrf_bm25_weight: float = Field(1.2, ge=0, description="rrf fusion: weight of the BM25 ranking (dense: 1)")
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(_Group):
     model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint")
     base_url: str | None = Field(None, description="OpenAI-compatible base URL (Ollama, vLLM, llama.cpp, LM Studio)")
-    api_key: str | None = Field(None, description="API key (falls back to OPENAI_API_KEY)")
+    api_key: SecretStr | None = Field(None, description="API key (falls back to OPENAI_API_KEY)")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature")
-    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the endpoint")
-    context_tokens: int = Field(3000, ge=256, description="Token budget for the evidence in the prompt")
+    timeout: float = Field(20.0, gt=0, le=600, description="Deadline in seconds for one answer: every LLM call of "
+                           "it (condensing, answering) shares it; past it the offline answer is given with a notice")
+    first_token_timeout: float = Field(10.0, gt=0, le=600, description="Seconds to wait for the first streamed "
+                                       "token (within the deadline)")
+    stall_timeout: float = Field(6.0, gt=0, le=600, description="Seconds a stream may pause between tokens")
+    concurrency: int = Field(2, ge=1, le=64, description="LLM answers the web server computes at once (offline "
+                             "answers never wait for these slots)")
+    context_tokens: int = Field(3000, ge=256, le=1_000_000, description="Token budget for the evidence in the "
+                                "prompt")
 
 
-class AnswerSettings(BaseModel):
-    evidence_k: int = Field(5, ge=1, description="Papers given to the answer as numbered evidence")
+class AnswerSettings(_Group):
+    evidence_k: int = Field(5, ge=1, le=50, description="Papers given to the answer as numbered evidence")
     max_passage_chunks: int = Field(4, ge=1, description="Papers up to this many chunks are given whole; "
                                     "longer ones as the best chunk and its neighbours")
     gate_depth: int = Field(3, ge=1, description="Top papers the answer gate looks at")
@@ -88,14 +118,27 @@ class AnswerSettings(BaseModel):
     max_sentences: int = Field(6, ge=1, description="Sentences in an offline answer, at most")
 
 
+class LimitSettings(_Group):
+    max_question_chars: int = Field(4000, ge=10, le=1_000_000, description="Longest question accepted (CLI, web, "
+                                    "API)")
+    max_record_bytes: int = Field(2_000_000, ge=1000, le=1_000_000_000, description="Largest paper record read; "
+                                  "a bigger one is a bad record (an error naming file:line, or skipped with "
+                                  "--skip-bad)")
+
+
+class IngestSettings(_Group):
+    batch_size: int = Field(512, ge=1, le=100_000, description="Papers per write batch (whole papers; one batch "
+                            "is written while the next is embedded)")
+
+
 class Settings(BaseSettings):
     """Everything paperchat can be told, with where it comes from documented per field."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PAPERCHAT_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
-    home: Path = Field(Path(".paperchat"), description="Data directory: Chroma store, BM25 index, caches")
+    home: Path = Field(Path(".paperchat"), description="Data directory: Chroma store, keyword index, caches")
     collection: str = Field("papers", description="Chroma collection name")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
@@ -103,7 +146,13 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
-    openai_api_key: str | None = Field(
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    auth: SecretStr | None = Field(None, description="USER:PASSWORD that the web UI and its API require "
+                                   "(the same as serve --auth)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="Level of paperchat's own log messages on stderr (-v: INFO, -vv: DEBUG)")
+    openai_api_key: SecretStr | None = Field(
         None, validation_alias="OPENAI_API_KEY", description="Standard OpenAI key, used when no other key is set"
     )
     openai_base_url: str | None = Field(
@@ -112,9 +161,109 @@ class Settings(BaseSettings):
 
     @property
     def index_dir(self) -> Path:
-        """Where the BM25 index of this collection lives (per server when one is used)."""
+        """Where the keyword index of this collection lives (per server when one is used)."""
         where = f"{self.chroma.host}_{self.chroma.port}" if self.chroma.host else "local"
         return self.home / "bm25" / where / self.collection
 
     def llm_configured(self) -> bool:
         return bool(self.llm.base_url or self.llm.api_key or self.openai_api_key or self.openai_base_url)
+
+    @property
+    def embedding_model(self) -> str:
+        """The name of the model that makes the vectors (what a collection records)."""
+        if self.embedding.backend == "openai":
+            return f"openai:{self.embedding.model}"
+        from paperchat.rag.embeddings import MINILM_NAME
+
+        return MINILM_NAME
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings as JSON (secrets only as set or unset) with the embedding model actually used, and the
+        sha256 of that JSON without the data directory (where the data lives does not change the answers)."""
+        data = _without_url_credentials(self.model_dump(mode="json"))
+        data["embedding"]["model"] = self.embedding_model
+        hashed = {k: v for k, v in data.items() if k != "home"}
+        sha = hashlib.sha256(json.dumps(hashed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return {"sha256": sha, "settings": data}
+
+
+def _without_url_credentials(value: Any) -> Any:
+    """'http://user:pw@host/v1' -> 'http://<redacted>@host/v1', anywhere in the settings' JSON."""
+    if isinstance(value, dict):
+        return {k: _without_url_credentials(v) for k, v in value.items()}
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return re.sub(r"://[^/@]*@", "://<redacted>@", value)
+    return value
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The plain text of a secret setting, for the one call that needs it."""
+    return value.get_secret_value() if value is not None else None
+
+
+def _paths(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, bool]]:
+    """(variable suffix, is a group) for every field, nested groups included."""
+    for name, info in model.model_fields.items():
+        if isinstance(info.validation_alias, str):
+            continue  # OPENAI_API_KEY and friends: not PAPERCHAT_ variables
+        group = isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+        yield prefix + name.upper(), group
+        if group:
+            yield from _paths(info.annotation, prefix + name.upper() + "__")
+
+
+def setting_names() -> list[str]:
+    """Every PAPERCHAT_* variable name that sets something."""
+    return [ENV_PREFIX + path for path, group in _paths(Settings) if not group]
+
+
+def _dotenv(path: Path | None) -> dict[str, str]:
+    if path is None or not Path(path).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v or "" for k, v in dotenv_values(path).items()}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> list[str]:
+    """PAPERCHAT_* variables (environment and .env) that set nothing, each with the closest real name."""
+    names = setting_names()
+    groups = {ENV_PREFIX + path for path, group in _paths(Settings) if group}
+    found = {**_dotenv(env_file), **(os.environ if environ is None else environ)}
+    out = []
+    for key in sorted(found):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in names or upper in groups:
+            continue
+        close = difflib.get_close_matches(upper, names, n=1, cutoff=0.75)
+        out.append(f"{key} is not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    return out
+
+
+def _describe(error: dict) -> str:
+    """One pydantic error as "PAPERCHAT_X='value': what is allowed"."""
+    name = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"] if not isinstance(part, int))
+    if error["type"] == "extra_forbidden":
+        return f"{name} is not a setting"
+    given = error.get("input")
+    value = "" if given is None or isinstance(given, dict | list) else f"={str(given)!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{name}{value}: {message[:1].lower() + message[1:]}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env with `overrides` on top; one SettingsError line for every bad
+    or unknown setting."""
+    env_file = overrides.get("_env_file", Path(".env"))
+    problems = unknown_variables(env_file=Path(env_file) if env_file else None)
+    settings = None
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        named = {problem.split(" ", 1)[0] for problem in problems}
+        problems += [_describe(e) for e in exc.errors() if not (e["type"] == "extra_forbidden" and
+                                                                 _describe(e).split(" ", 1)[0] in named)]
+    if problems or settings is None:
+        raise SettingsError("bad setting: " + "; ".join(dict.fromkeys(problems)))
+    return settings

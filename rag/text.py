@@ -30,6 +30,21 @@ _ASKED = [
 ]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text every component can take: lone surrogates (from JSON "\\ud800" or undecodable bytes on argv) become
+    U+FFFD, control characters other than tab and newlines are dropped. Applied once at each boundary
+    (readers, the assistant's inputs)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected text, got {type(text).__name__}")
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of an abstract; abbreviations such as e.g., i.e. and et al. do not end one."""
     parts = _SENTENCE_END.split(" ".join(text.split()))

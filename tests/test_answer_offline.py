@@ -12,10 +12,10 @@ from openai_stub import StubOpenAI
 from paperchat.ingest.pipeline import ingest_paths
 from paperchat.ingest.readers import read_papers
 from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
+from paperchat.rag.condense import history_entry
 from paperchat.rag.extractive import names_paper
 from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
 from paperchat.rag.types import Answer
-from paperchat.ui.answer_commands import history_entry
 
 GALORE = "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection"
 SUBLINEAR = "Training Deep Nets with Sublinear Memory Cost"

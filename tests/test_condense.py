@@ -6,9 +6,8 @@ import pytest
 
 from paperchat.rag import prompts
 from paperchat.rag.assistant import as_turns
-from paperchat.rag.condense import TitleIndex, history_for_prompt, offline_condense
+from paperchat.rag.condense import TitleIndex, history_entry, history_for_prompt, offline_condense
 from paperchat.rag.types import Answer, Citation, Turn
-from paperchat.ui.answer_commands import history_entry
 
 TITLES = {
     "p-alpha": "Alpha Optimizer: Memory-Efficient Training",

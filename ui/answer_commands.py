@@ -1,4 +1,4 @@
-"""`paperchat ask` and `paperchat chat`: answers with numbered references, for people and scripts."""
+"""`paperchat ask`, `chat` and `serve`: answers with numbered references, for people, scripts and browsers."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import typer
 
 from paperchat.rag.condense import history_entry
 from paperchat.rag.errors import PaperchatError
-from paperchat.ui.cli import CollectionOpt, JsonOpt, app, err, out, settings_for
-
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="llm or extractive (default: llm when an "
-                                             "endpoint is configured, else extractive)")]
+from paperchat.ui.common import CollectionOpt, JsonOpt, ModeOpt, err, mode_value, out, settings_for
+from paperchat.ui.filters import AuthorOpt, CategoryOpt, VenueOpt, YearOpt, filter_from
+from paperchat.ui.library_commands import empty_collection_message, run_batch
 
 
 def render_text(answer) -> str:
@@ -34,92 +33,91 @@ def render_text(answer) -> str:
     return "\n".join(lines)
 
 
-def _assistant(collection: str | None):
+def _assistant(ctx: typer.Context, collection: str | None):
+    """The assistant over a collection that has papers; else the one-line error that says how to ingest."""
     from paperchat.rag.assistant import Assistant
 
-    return Assistant(settings_for(collection))
+    settings = settings_for(ctx, collection)
+    assistant = Assistant(settings)
+    store = assistant.retriever.store
+    if not store.exists or not store.count():
+        assistant.close()
+        raise PaperchatError(empty_collection_message(settings))
+    return assistant
 
 
-def _check_mode(mode: str | None) -> None:
-    if mode not in (None, "llm", "extractive"):
-        raise typer.BadParameter("--mode must be llm or extractive")
-
-
-def _batch(assistant, source, mode) -> None:
-    for lineno, line in enumerate(source, 1):
-        if not line.strip():
-            continue
-        item_id = lineno
-        try:
-            item = json.loads(line)
-            item_id = item.get("id", lineno)
-            answer = assistant.ask(item["question"], item.get("history") or [], mode=mode)
-            print(json.dumps({"id": item_id, **answer.model_dump()}, ensure_ascii=False), flush=True)
-        except (ValueError, KeyError, TypeError, AttributeError, PaperchatError) as exc:
-            print(json.dumps({"id": item_id, "error": f"line {lineno}: {exc}"}, ensure_ascii=False), flush=True)
-
-
-@app.command()
 def ask(
+    ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="Your question")] = None,
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
     mode: ModeOpt = None,
     jsonl: Annotated[str | None, typer.Option("--jsonl", help="Batch: read {id, question, history} lines "
                                               "from a file or - for stdin; write one answer object per line")] = None,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    venue: VenueOpt = None,
+    category: CategoryOpt = None,
 ) -> None:
     """Answer a question from the papers, citing them by number and title."""
-    _check_mode(mode)
     if not question and not jsonl:
         raise typer.BadParameter("give a QUESTION or --jsonl FILE")
-    assistant = _assistant(collection)
-    if jsonl:
-        with (sys.stdin if jsonl == "-" else open(jsonl, encoding="utf-8")) as source:
-            _batch(assistant, source, mode)
-        return
-    answer = assistant.ask(question, [], mode=mode)
+    where = filter_from(year, author, venue, category)
+    assistant = _assistant(ctx, collection)
+    try:
+        if jsonl:
+            run_batch(jsonl, "question", lambda item: assistant.ask(
+                item["question"], item.get("history") or [], mode=mode_value(mode), where=where).model_dump())
+            return
+        answer = assistant.ask(question, [], mode=mode_value(mode), where=where)
+    finally:
+        assistant.close()
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
-        out.print(render_text(answer), highlight=False, markup=False, soft_wrap=True)
+        out.print(render_text(answer), markup=False, soft_wrap=True)
 
 
-@app.command()
-def chat(collection: CollectionOpt = None, mode: ModeOpt = None) -> None:
+def chat(ctx: typer.Context, collection: CollectionOpt = None, mode: ModeOpt = None, year: YearOpt = None,
+         author: AuthorOpt = None, venue: VenueOpt = None, category: CategoryOpt = None) -> None:
     """A conversation in the terminal: follow-up questions keep their context. Ctrl-D or 'exit' ends it."""
-    _check_mode(mode)
-    assistant = _assistant(collection)
-    store = assistant.retriever.store
-    count = len(store.papers()) if store.exists else 0
-    out.print(f"paperchat — {count} papers in {assistant.settings.collection!r}, answers by {assistant.model_name}. "
-              "Ask a question; 'new' starts over, 'exit' quits.", markup=False, highlight=False)
+    where = filter_from(year, author, venue, category)
+    assistant = _assistant(ctx, collection)
+    count = len(assistant.retriever.store.papers())
+    out.print(f"paperchat — {count} papers in {assistant.settings.collection!r}, answers by {assistant.model_name}"
+              + (f", filter: {where.describe()}" if where else "") + ". Ask a question; 'new' starts over, "
+              "'exit' quits.", markup=False)
     history: list[dict] = []
-    while True:
-        try:
-            question = input("\n> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            out.print()
-            return
-        if question in ("exit", "quit"):
-            return
-        if question == "new":
-            history = []
-            out.print("(new conversation)")
-            continue
-        if not question:
-            continue
-        try:
-            answer = _stream_one(assistant, question, history, mode)
-        except PaperchatError as exc:
-            err.print(f"error: {exc}", highlight=False, markup=False)
-            continue
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": history_entry(answer)}]
+    try:
+        while True:
+            try:
+                question = input("\n> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                out.print()
+                return
+            if question in ("exit", "quit"):
+                return
+            if question == "new":
+                history = []
+                out.print("(new conversation)")
+                continue
+            if not question:
+                continue
+            try:
+                answer = _stream_one(assistant, question, history, mode_value(mode), where)
+            except PaperchatError as exc:
+                err.print(f"error: {exc}", markup=False)
+                continue
+            history += [{"role": "user", "content": question},
+                        {"role": "assistant", "content": history_entry(answer)}]
+    finally:
+        assistant.close()
 
 
-def _stream_one(assistant, question, history, mode):
+def _stream_one(assistant, question, history, mode, where):
     """Print the answer as it streams (LLM mode), then its references."""
     started, answer = time.perf_counter(), None
-    for event in assistant.stream(question, history, mode=mode):
+    for event in assistant.stream(question, history, mode=mode, where=where):
         if event.kind == "delta" and answer is None:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -129,6 +127,23 @@ def _stream_one(assistant, question, history, mode):
             answer = event.answer
     sys.stdout.write("\n\n")
     rendered = render_text(answer)
-    out.print(rendered[len(answer.answer):].strip(), highlight=False, markup=False, soft_wrap=True)
+    out.print(rendered[len(answer.answer):].strip(), markup=False, soft_wrap=True)
     out.print(f"({1000 * (time.perf_counter() - started):.0f} ms)", style="dim")
     return answer
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the "
+                                      "network (use --auth then)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on")] = 7860,
+    collection: CollectionOpt = None,
+    share: Annotated[bool, typer.Option("--share", help="Also publish a temporary public *.gradio.live "
+                                        "link")] = False,
+    auth: Annotated[str | None, typer.Option("--auth", metavar="USER:PASSWORD", help="Require a login "
+                                             "(or set PAPERCHAT_AUTH)")] = None,
+) -> None:
+    """Serve the web UI: a chat with streamed, cited answers, a sources panel and an /ask API."""
+    from paperchat.ui.web import serve as run_web
+
+    run_web(settings_for(ctx, collection), host=host, port=port, share=share, auth=auth)

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from paperchat.ui.cli import CollectionOpt, app, err, out, settings_for
+from paperchat.ui.common import CollectionOpt, ModeOpt, err, mode_value, out, settings_for
 
 eval_app = typer.Typer(
     help="Measure answer quality and retrieval. With no subcommand: run the dev set and write a report.",
     no_args_is_help=False,
 )
-app.add_typer(eval_app, name="eval")
 
 #: Short column names so the per-type table fits an 80-column terminal.
 TERM_LABELS = {"citation_precision": "cit.P", "citation_recall": "cit.R", "correct_status": "status",
@@ -43,12 +43,14 @@ def _progress_columns():
 def eval_main(
     ctx: typer.Context,
     dataset: DatasetOpt = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="llm or extractive (default: llm when an "
-                                             "endpoint is configured, else extractive)")] = None,
+    mode: ModeOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where run folders are written")] = Path("runs"),
     collection: CollectionOpt = None,
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="LLM-judge metrics when an endpoint is "
                                         "configured")] = True,
+    by: Annotated[str | None, typer.Option("--by", metavar="FIELD", help="Also break the table down by an item "
+                                           "field (source, difficulty, note, subtype, or any field of the "
+                                           "dataset)")] = None,
 ) -> None:
     """Run an eval set through the assistant: progress bar, per-type table, and a run folder with
     report.md, results.json and report.png."""
@@ -60,9 +62,7 @@ def eval_main(
     from paperchat.evals.runner import run_eval
     from paperchat.rag.assistant import Assistant
 
-    if mode not in (None, "llm", "extractive"):
-        raise typer.BadParameter("--mode must be llm or extractive")
-    settings = settings_for(collection)
+    settings = settings_for(ctx, collection)
     assistant = Assistant(settings)
     with Progress(*_progress_columns(), console=err, transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
@@ -70,8 +70,9 @@ def eval_main(
         def advance(item_id: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"evaluating {item_id:<12}")
 
-        result = run_eval(dataset or DEV_SET, settings, mode, out_dir, assistant=assistant, progress=advance,
-                          judge=judge)
+        result = run_eval(dataset or DEV_SET, settings, mode_value(mode), out_dir, assistant=assistant,
+                          progress=advance, judge=judge, by=by)
+    assistant.close()
     _print_run(result)
 
 
@@ -94,6 +95,18 @@ def _print_run(result) -> None:
     table.add_row("all", str(summary["items"]), str(summary["passed"]),
                   *[fmt(overall[m], 2) for m in columns], fmt_ms(summary["latency_ms"]["p50"]), style="bold")
     out.print(table)
+    if summary.get("per_field"):
+        by_table = Table(title=f"by {summary['by']}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for name in (summary["by"], "n", "pass", *[TERM_LABELS.get(m, LABELS[m]) for m in columns], "p50"):
+            by_table.add_column(escape(name), justify="left" if name == summary["by"] else "right", no_wrap=True)
+        for value, s in summary["per_field"].items():
+            by_table.add_row(escape(value), str(s["n"]), str(s["passed"]), *[fmt(s[m], 2) for m in columns],
+                             fmt_ms(s["latency_p50_ms"]))
+        out.print(by_table)
+    cal = summary.get("calibration") or {}
+    if cal:
+        out.print(f"gate: ROC AUC {fmt(cal['roc_auc'])}, Brier {fmt(cal['brier'])} over {cal['n']} questions "
+                  "(refusals across thresholds and the reliability diagram: report.md, report.png)")
     for note in result.notes:
         out.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if result.failed:
@@ -163,6 +176,7 @@ def _delta_style(d) -> str:
 
 @eval_app.command("beir")
 def beir_cmd(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)")],
     split: Annotated[str, typer.Option("--split", help="qrels split to score")] = "test",
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection for the corpus "
@@ -179,7 +193,7 @@ def beir_cmd(
     corpus = folder / "corpus.jsonl"
     if not corpus.exists():
         raise typer.BadParameter(f"{corpus} not found: PATH must be a BEIR folder")
-    settings = settings_for(collection or f"beir-{folder.name}")
+    settings = settings_for(ctx, collection or f"beir-{folder.name}")
     with Progress(*_progress_columns(), console=err, transient=True) as bar:
         task = bar.add_task(f"ingesting {folder.name}", total=estimate_papers(corpus) or None)
         report = ingest_paths([corpus], settings, fmt="beir", progress=lambda n: bar.advance(task, n))
@@ -215,7 +229,7 @@ def add_case(
 
 
 @eval_app.command("calibrate")
-def calibrate_cmd(dataset: DatasetOpt = None, collection: CollectionOpt = None) -> None:
+def calibrate_cmd(ctx: typer.Context, dataset: DatasetOpt = None, collection: CollectionOpt = None) -> None:
     """Recompute the groundedness and answer-point similarity thresholds on a dataset (offline answers)."""
     from rich.progress import Progress
     from rich.table import Table
@@ -227,7 +241,7 @@ def calibrate_cmd(dataset: DatasetOpt = None, collection: CollectionOpt = None) 
     from paperchat.rag.assistant import Assistant
 
     items = load_dataset(dataset or DEV_SET)
-    assistant = Assistant(settings_for(collection))
+    assistant = Assistant(settings_for(ctx, collection))
     view = CollectionView(assistant.retriever.store)
     answered = []
     with Progress(*_progress_columns(), console=err, transient=True) as bar:
@@ -264,3 +278,27 @@ def _pair_scores(cal, name: str) -> tuple[list[float], list[float], list[float]]
     if name == "groundedness":
         return s["true clause"], s["false random"], s["false near"]
     return s["point true"], s["point false random"], s["point false near"]
+
+
+@eval_app.command("make-mixed")
+def make_mixed(
+    ctx: typer.Context,
+    scifact: Annotated[Path, typer.Option("--scifact", help="SciFact corpus.jsonl, the distractors")] =
+        Path("../shared/benchmarks/scifact/corpus.jsonl"),
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection to build")] = "mixed",
+) -> None:
+    """Build the harder collection: the bundled papers plus SciFact's 5,183 abstracts as distractors, for
+    `paperchat eval --collection mixed` (the same items, a collection 34 times larger)."""
+    from rich.progress import Progress
+
+    from paperchat.ingest.pipeline import estimate_papers, ingest_paths
+    from paperchat.rag.settings import BUNDLED_PAPERS
+
+    if not scifact.is_file():
+        raise typer.BadParameter(f"{scifact} not found: give --scifact PATH/corpus.jsonl")
+    settings = settings_for(ctx, collection)
+    files = [BUNDLED_PAPERS, scifact.resolve()]
+    with Progress(*_progress_columns(), console=err, transient=True) as bar:
+        task = bar.add_task(f"ingesting {collection}", total=sum(estimate_papers(f) for f in files) or None)
+        report = ingest_paths(files, settings, progress=lambda n: bar.advance(task, n))
+    out.print(escape(f"collection {collection!r}: {report.summary()}"))

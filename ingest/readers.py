@@ -1,9 +1,11 @@
-"""Streaming readers that turn paper files (listing pages, JSON, CSV, BEIR, arXiv) into `Paper` records.
+"""Streaming readers that turn paper files into `Paper` records: listing pages, JSON, CSV, BEIR, arXiv, and the
+reference-library exports (BibTeX/BibLaTeX, RIS, CSL-JSON; see `ingest.bibtex`, `ingest.ris`, `ingest.csljson`).
 
-Every reader streams: it holds one line, one CSV row or one JSON record at a time, so memory stays
-flat however large the file. Each format reader yields `Paper` or `InputFormatError` items (a bad
-record); `read_papers` decides whether a bad record raises or is skipped. Whole-file problems
-(missing, empty, not UTF-8, malformed structure) always raise.
+Every reader streams: it holds one line, one CSV row, one JSON record or one batch of BibTeX entries at a time,
+so memory stays flat however large the file. Each format reader yields `Paper` or `InputFormatError` items (a bad
+record); `read_papers` decides whether a bad record raises or is skipped. Whole-file problems (missing, empty,
+not UTF-8, malformed structure) always raise. The helpers the format modules share (lines with their byte size,
+JSON arrays with the line of each element, the record-size cap) live here.
 """
 
 from __future__ import annotations
@@ -11,13 +13,22 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import html
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import unquote
 
+import ijson
+
+from paperchat.ingest.latex import latex_to_text
+from paperchat.ingest.pdf import read_pdf_items
 from paperchat.rag.errors import InputFormatError, UnknownFormatError
+from paperchat.rag.ids import normalize_arxiv_id
+from paperchat.rag.metadata import normalize_doi
 from paperchat.rag.types import Paper
 
 FORMATS: dict[str, str] = {
@@ -27,7 +38,14 @@ FORMATS: dict[str, str] = {
     "csv": "CSV with a header row naming the same fields as jsonl (title, abstract, ...)",
     "beir": "BEIR corpus.jsonl: one {_id, title, text, metadata} object a line",
     "arxiv": "arXiv metadata snapshot (Kaggle arxiv-metadata-oai-snapshot.json): one object a line",
+    "bibtex": "BibTeX/BibLaTeX .bib (Zotero, Better BibTeX, JabRef, Mendeley, Google Scholar, DBLP exports)",
+    "ris": "RIS .ris (Zotero, EndNote, Mendeley exports): TY ... ER records",
+    "csljson": "CSL-JSON (Zotero's 'CSL JSON' export): a JSON array of CSL items",
+    "pdf": "a paper's PDF: full text page by page, title, authors, year and abstract from the file",
 }
+
+#: A record (line, CSV row, JSON element, BibTeX entry, RIS record) larger than this is a bad record.
+MAX_RECORD_BYTES = 2_000_000
 
 _CHUNK_BYTES = 1 << 16
 _MAX_RECORD_CHARS = 1 << 25
@@ -37,11 +55,22 @@ _FIRST_SENTENCE_MAX = 120
 _TEXT_FIELDS = ("abstract", "summary", "text")
 _TEXT_SUFFIXES = {".txt", ".md", ".text", ""}
 _JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
-_NON_SPACE = re.compile(r"\S")
+_BIBTEX_SUFFIXES = {".bib", ".bibtex", ".biblatex"}
+_BIBTEX_START = re.compile(r"@[A-Za-z]+[ \t]*[{(]")
+_RIS_START = re.compile(r"TY  -( |$)", re.M)
+_CSL_HINTS = {"issued", "container-title", "DOI", "URL", "citation-key"}
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|2[01]\d\d)(?!\d)")
 _AUTHOR_SPLIT = re.compile(r"\s*(?:[,;&]|\band\b)\s*")
 _CATEGORY_SPLIT = re.compile(r"[\s,;]+")
+_KEYWORD_SPLIT = re.compile(r"\s*[,;]\s*")
+#: arXiv ids inside URLs, DOIs (10.48550/arXiv.ID), notes and Google Scholar's "arXiv preprint arXiv:ID".
+_ARXIV_IN_TEXT = re.compile(
+    r"arxiv(?:\.org/(?:abs|pdf)/|:\s*|\.)(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I
+)
+#: The inline rich-text markup Zotero keeps in RIS and CSL-JSON titles (`<i>in vivo</i>`, `<span class="nocase">`).
+_MARKUP = re.compile(r"</?(?:i|b|em|strong|sup|sub|sc|span)(?:\s[^<>]*)?>", re.I)
+_WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 # Page buttons whose text ends up glued to the first title when a listing page is saved as text.
 _GLUED_WORD = re.compile(
     r"^(Subscribe|Sign ?up|Sign ?in|Log ?in|Login|Follow|Share|Upvote|Bookmark|Save|Register|Join)"
@@ -75,18 +104,29 @@ def detect_format(path: Path) -> str:
     path = Path(path)
     _check_file(path)
     suffix = path.suffix.lower()
+    with path.open("rb") as fh:  # binary: a PDF is never decoded as text
+        if suffix == ".pdf" or fh.read(5) == b"%PDF-":
+            return "pdf"
     if suffix == ".csv":
         return "csv"
+    if suffix in _BIBTEX_SUFFIXES:
+        return "bibtex"
+    if suffix == ".ris":
+        return "ris"
     head = _head_text(path)
     if not head:
         raise InputFormatError(path, "no papers found: the file is blank")
     if head[0] == "[" and head[1:].lstrip()[:1] in ("{", "]"):
-        return "json"
+        return "csljson" if suffix == ".csljson" or _is_csl_item(_first_array_element(path)) else "json"
     if head[0] == "{":
         keys = _first_object_keys(path)
         if keys is not None:
             return _json_lines_format(keys)
-    if suffix in _JSON_SUFFIXES:
+    if _BIBTEX_START.match(head):
+        return "bibtex"
+    if _RIS_START.match(head):
+        return "ris"
+    if suffix in _JSON_SUFFIXES or suffix == ".csljson":
         return "jsonl"  # let the jsonl reader name the offending line
     if suffix in _TEXT_SUFFIXES:
         return "listing"
@@ -108,6 +148,101 @@ def read_papers(
     _check_file(path)
     name = fmt or detect_format(path)
     return _collect(path, _READERS[name](path), skip_bad, skipped)
+
+
+def estimate_records(path: Path, fmt: str | None = None) -> int:
+    """A quick count of a file's records for a progress bar, from one pass over its bytes without parsing: entry
+    starts in a .bib, TY lines in a .ris, "title" keys in a JSON array, lines elsewhere (two a paper in a listing)."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt == "pdf":
+        return 1
+    if fmt == "bibtex":
+        blocks = _count_bytes(path, (b"\n@", b"\n@string", b"\n@comment", b"\n@preamble"), lower=True)
+        return blocks[0] - sum(blocks[1:])
+    if fmt == "ris":
+        return _count_bytes(path, (b"\nTY  -",))[0]
+    if fmt in ("json", "csljson"):
+        return _count_bytes(path, (b'"title"',))[0]
+    lines = _count_bytes(path, (b"\n",))[0]
+    return lines // 2 if fmt == "listing" else lines
+
+
+def _count_bytes(path: Path, needles: tuple[bytes, ...], lower: bool = False) -> list[int]:
+    """Occurrences of each needle, reading 1 MB at a time; the file is read as if it started with a newline
+    (and without a BOM), so a needle anchored at a line start also counts on the first line."""
+    counts = [0] * len(needles)
+    keep = max(len(n) for n in needles) - 1
+    tail = b"\n"
+    with path.open("rb") as fh:
+        first = True
+        while block := fh.read(1 << 20):
+            if first:
+                block, first = block.removeprefix(codecs.BOM_UTF8), False
+            data = tail + (block.lower() if lower else block)
+            for i, needle in enumerate(needles):
+                counts[i] += data.count(needle) - tail.count(needle)
+            tail = data[-keep:] if keep else b""
+    return counts
+
+
+def too_large(path: Path, line: int, size: int, *, what: str = "", about: bool = False) -> InputFormatError:
+    """The bad record for a record over MAX_RECORD_BYTES (read at call time, so a setting can change it)."""
+    detail = f"{what}, " if what else ""
+    approx = "about " if about else ""
+    limit = f"{MAX_RECORD_BYTES / 1_000_000:g} MB"
+    return InputFormatError(path, f"record is larger than {limit} ({detail}{approx}{size:,} bytes)", line)
+
+
+def year_of(value: Any) -> int | None:
+    """A year from an int, "2007", "2007-04-02", "2020///" or "Mon, 2 Apr 2007 19:18:42 GMT"; None if unclear."""
+    return _year(value)
+
+
+def split_keywords(values: Iterable[str]) -> list[str]:
+    """Keywords split on ',' and ';' (a library's tags), LaTeX decoded, blanks and repeats dropped."""
+    words = (latex_to_text(word) for value in values for word in _KEYWORD_SPLIT.split(value))
+    return list(dict.fromkeys(word for word in words if word))
+
+
+def clean_markup(text: str) -> str:
+    """Plain text from a field that may hold inline HTML (`<i>`, `<sub>`, entities such as `&amp;`)."""
+    if "<" in text:
+        text = _MARKUP.sub("", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return normalize_space(text)
+
+
+def resolve_file(path: str, folder: str) -> str:
+    """An attachment path as a library export names it, resolved against the export's folder: `file://` URIs
+    and absolute (also Windows) paths are kept; a relative path that does not exist beside the export but does
+    from the root is absolute with its '/' dropped (Mendeley writes /home/me/x.pdf as home/me/x.pdf)."""
+    if path.startswith("file://"):
+        path = unquote(path.removeprefix("file://"))
+    if path.startswith("/") or _WINDOWS_DRIVE.match(path):
+        return path
+    beside = os.path.normpath(os.path.join(os.path.abspath(folder), path))
+    if not os.path.exists(beside) and os.path.exists("/" + path):
+        return "/" + path
+    return beside
+
+
+def doi_in_urls(*urls: str | None) -> str | None:
+    """The DOI of the first doi.org link among `urls` (EndNote and DBLP put the DOI only there), normalised."""
+    for url in urls:
+        if url and "doi.org/" in url.lower() and (doi := normalize_doi(url)):
+            return doi
+    return None
+
+
+def find_arxiv_id(*texts: str | None) -> str | None:
+    """The first arXiv id named in a URL, DOI, note or venue ("arXiv preprint arXiv:1810.04805"), without version."""
+    for text in texts:
+        match = _ARXIV_IN_TEXT.search(text) if text else None
+        if match:
+            return normalize_arxiv_id(match.group(1))
+    return None
 
 
 def _supported() -> str:
@@ -161,9 +296,9 @@ def _not_utf8(path: Path, data: bytes, index: int, offset: int, line: int) -> In
     return InputFormatError(path, message, line)
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line with its line ending). Decoding line by line gives an exact
-    line and byte offset when the file is not UTF-8; a leading BOM is dropped."""
+def iter_lines(path: Path) -> Iterator[tuple[int, str, int]]:
+    """(1-based line number, decoded line with its line ending, its size in bytes). Decoding line by line gives
+    an exact line and byte offset when the file is not UTF-8; a leading BOM is dropped."""
     offset = 0
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -172,7 +307,11 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as err:
                 raise _not_utf8(path, raw, err.start, offset + err.start, lineno) from None
             offset += len(raw)
-            yield lineno, text.removeprefix("\ufeff") if lineno == 1 else text
+            yield lineno, text.removeprefix("\ufeff") if lineno == 1 else text, len(raw)
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    return ((lineno, text) for lineno, text, _ in iter_lines(path))
 
 
 def _iter_chunks(path: Path) -> Iterator[str]:
@@ -219,6 +358,100 @@ def _first_object_keys(path: Path) -> set[str] | None:
                 return None
             return set(obj) if isinstance(obj, dict) else None
     return None
+
+
+class _LineFeed:
+    """The file as ijson reads it, at most one line (and at most _CHUNK_BYTES) per read: every event ijson yields
+    was then parsed from line `line`, which is how a JSON element gets the line it starts on (ijson reports no
+    positions). UTF-8 is checked on the way, since ijson's own error names no line; a leading BOM is dropped."""
+
+    def __init__(self, path: Path, fh: BinaryIO):
+        self.path, self.fh = path, fh
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.line, self.offset, self._next_line = 1, 0, 1
+
+    def read(self, size: int) -> bytes:
+        if size == 0:  # ijson probes whether the file is binary
+            return b""
+        data = self.fh.readline(min(size, _CHUNK_BYTES))
+        if self.offset == 0 and data.startswith(codecs.BOM_UTF8):
+            self.offset, data = len(codecs.BOM_UTF8), data[len(codecs.BOM_UTF8) :]
+        self.line = self._next_line
+        pending = self.decoder.getstate()[0]
+        try:
+            self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as err:
+            offset = self.offset - len(pending) + err.start
+            raise _not_utf8(self.path, pending + data, err.start, offset, self.line) from None
+        self.offset += len(data)
+        self._next_line += data.endswith(b"\n")
+        return data
+
+
+def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line where it starts, value) for each element of a top-level JSON array, streamed with ijson. An element
+    over MAX_RECORD_BYTES comes as its InputFormatError (not built, so memory stays flat); broken JSON syntax
+    raises `file:line: malformed JSON: ...`, since there is no reliable place to resume."""
+    with path.open("rb") as fh:
+        feed = _LineFeed(path, fh)
+        events = ijson.parse(feed, buf_size=_CHUNK_BYTES, use_float=True)
+        try:
+            yield from _array_elements(feed, events)
+        except ijson.JSONError as err:
+            raise _json_syntax_error(path, feed.line, err) from None
+
+
+def _array_elements(feed: _LineFeed, events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[int, Any]]:
+    first = next(events, None)
+    if first is None or first[1] != "start_array":
+        raise InputFormatError(feed.path, "malformed JSON: expected a JSON array starting with '['", feed.line)
+    builder: ijson.ObjectBuilder | None = None
+    depth = line = start = 0
+    for prefix, event, value in events:
+        if not prefix and event == "end_array":
+            break
+        if depth == 0:
+            builder, line, start = ijson.ObjectBuilder(), feed.line, feed.offset
+        if builder is not None:
+            builder.event(event, value)
+            if feed.offset - start > MAX_RECORD_BYTES:
+                builder = None  # too large: stop building, keep counting to its end
+        depth += event in ("start_map", "start_array")
+        depth -= event in ("end_map", "end_array")
+        if depth == 0:
+            size = feed.offset - start
+            yield line, builder.value if builder is not None else too_large(feed.path, line, size, about=True)
+    for _ in events:  # only whitespace may follow the closing ']'; ijson raises on anything else
+        pass
+
+
+def _json_syntax_error(path: Path, line: int, err: Exception) -> InputFormatError:
+    """ijson's (yajl's) message, first line only, in the words the other readers use."""
+    lines = str(err).strip().splitlines()
+    reason = (lines[0] if lines else "incomplete JSON").removeprefix("parse error: ").removeprefix("lexical error: ")
+    if "premature EOF" in reason or "Incomplete JSON" in reason:
+        reason = "the file ends inside the array (missing ']')"
+    elif "trailing garbage" in reason or "Additional data" in reason:
+        reason = "unexpected text after the closing ']'"
+    return InputFormatError(path, f"malformed JSON: {reason}", line)
+
+
+def _first_array_element(path: Path) -> Any:
+    """The first element of a JSON array file, or None (a broken file is left for its reader to report)."""
+    try:
+        return next((value for _, value in iter_json_array(path)), None)
+    except InputFormatError:
+        return None
+
+
+def _is_csl_item(value: Any) -> bool:
+    """A CSL-JSON item: a `type` plus CSL's own keys (issued, container-title, ...) or CSL-style names."""
+    if not isinstance(value, dict) or "type" not in value:
+        return False
+    authors = value.get("author")
+    names = isinstance(authors, list) and any(isinstance(a, dict) and ("family" in a or "literal" in a)
+                                              for a in authors)
+    return names or bool(_CSL_HINTS & set(value))
 
 
 def _json_lines_format(keys: set[str]) -> str:
@@ -318,7 +551,8 @@ def _beir_paper(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _arxiv_paper(rec: dict[str, Any]) -> dict[str, Any]:
-    """arXiv snapshot records: wrapped title/abstract are normalised, LaTeX is kept as is."""
+    """arXiv snapshot records: wrapped title/abstract are normalised and their LaTeX decoded ($p$-adic ->
+    p-adic), so they read, embed and match queries like text; `journal-ref` is the venue once published."""
     arxiv_id, title, abstract = _text(rec, "id"), _text(rec, "title"), _text(rec, "abstract")
     if not arxiv_id:
         raise _BadRecord("missing id")
@@ -328,12 +562,14 @@ def _arxiv_paper(rec: dict[str, Any]) -> dict[str, Any]:
         raise _BadRecord("missing abstract")
     return {
         "id": arxiv_id,
-        "title": title,
-        "abstract": abstract,
+        "title": latex_to_text(title),
+        "abstract": latex_to_text(abstract),
         "authors": _arxiv_authors(rec),
         "year": _arxiv_year(rec),
         "url": f"https://arxiv.org/abs/{arxiv_id}",
         "doi": _text(rec, "doi") or None,
+        "arxiv_id": normalize_arxiv_id(arxiv_id),
+        "venue": _text(rec, "journal-ref") or None,
         "categories": _categories(rec.get("categories")),
     }
 
@@ -343,7 +579,7 @@ def _arxiv_authors(rec: dict[str, Any]) -> list[str]:
     parsed = rec.get("authors_parsed")
     if not isinstance(parsed, list) or not parsed:
         return _authors(rec.get("authors"))
-    names = (_parsed_name(entry) for entry in parsed)
+    names = (latex_to_text(_parsed_name(entry)) for entry in parsed)
     return [name for name in names if name]
 
 
@@ -380,8 +616,11 @@ def _make_paper(
 
 
 def _json_lines(path: Path, build: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterator[Any]:
-    """One JSON object a line; a malformed line is one bad record, the rest still reads."""
-    for lineno, text in _iter_lines(path):
+    """One JSON object a line; a malformed or oversized line is one bad record, the rest still reads."""
+    for lineno, text, size in iter_lines(path):
+        if size > MAX_RECORD_BYTES:
+            yield too_large(path, lineno, size)
+            continue
         if not text.strip():
             continue
         try:
@@ -405,97 +644,11 @@ def _read_arxiv(path: Path) -> Iterator[Paper | InputFormatError]:
     return _json_lines(path, _arxiv_paper)
 
 
-class _TextBuffer:
-    """A sliding window over decoded chunks, so `raw_decode` can parse a JSON array one element at a
-    time while consumed text is dropped (memory stays at one record plus one chunk)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._chunks = _iter_chunks(path)
-        self.text, self.pos, self.line, self.eof = "", 0, 1, False
-
-    def fill(self, at_least: int = 1) -> bool:
-        """Drop consumed text and append at least `at_least` more characters; False at end of file."""
-        self.line += self.text.count("\n", 0, self.pos)
-        pieces, added = [self.text[self.pos :]], 0
-        while added < at_least and not self.eof:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self.eof = True
-            else:
-                pieces.append(chunk)
-                added += len(chunk)
-        self.text, self.pos = "".join(pieces), 0
-        return added > 0
-
-    def peek(self) -> str:
-        """Skip whitespace and return the next character ('' at end of file)."""
-        while True:
-            match = _NON_SPACE.search(self.text, self.pos)
-            if match:
-                self.pos = match.start()
-                return self.text[self.pos]
-            self.pos = len(self.text)
-            if not self.fill():
-                return ""
-
-    def line_at(self, pos: int | None = None) -> int:
-        return self.line + self.text.count("\n", 0, self.pos if pos is None else pos)
-
-    def error(self, message: str, pos: int | None = None) -> InputFormatError:
-        return InputFormatError(self.path, message, self.line_at(pos))
-
-    def decode(self, decoder: json.JSONDecoder) -> Any:
-        """Decode the value at `pos`, reading more text while it may merely be cut off by the chunk end."""
-        while True:
-            try:
-                value, end = decoder.raw_decode(self.text, self.pos)
-            except json.JSONDecodeError as err:
-                if self.eof or not _maybe_cut_off(err, len(self.text)):
-                    raise self.error(f"malformed JSON: {err.msg}", err.pos) from None
-            else:
-                if end < len(self.text) or self.eof:
-                    self.pos = end
-                    return value
-            if len(self.text) - self.pos > _MAX_RECORD_CHARS:
-                raise self.error("malformed JSON: a record is unterminated or larger than 32M characters")
-            self.fill(at_least=max(_CHUNK_BYTES, len(self.text) - self.pos))
-
-
-def _maybe_cut_off(err: json.JSONDecodeError, size: int) -> bool:
-    """True when the decode error could come from the text ending mid-value rather than bad JSON."""
-    return err.msg.startswith("Unterminated string") or "\\u" in err.msg or err.pos >= size - 10
-
-
 def _read_json(path: Path) -> Iterator[Paper | InputFormatError]:
-    """A JSON array of objects. A bad object is one bad record; broken JSON syntax stops the file,
-    since there is no reliable place to resume."""
-    buf, decoder = _TextBuffer(path), json.JSONDecoder()
-    if buf.peek() != "[":
-        raise buf.error("malformed JSON: expected a JSON array starting with '['")
-    buf.pos += 1
-    if buf.peek() == "]":
-        buf.pos += 1
-    else:
-        yield from _json_array_items(buf, decoder)
-    if buf.peek():
-        raise buf.error("malformed JSON: unexpected text after the closing ']'")
-
-
-def _json_array_items(buf: _TextBuffer, decoder: json.JSONDecoder) -> Iterator[Paper | InputFormatError]:
-    while True:
-        if not buf.peek():
-            raise buf.error("malformed JSON: the file ends inside the array (missing ']')")
-        line = buf.line_at()
-        yield _make_paper(buf.path, line, buf.decode(decoder), _fields_paper)
-        sep = buf.peek()
-        if not sep:
-            raise buf.error("malformed JSON: the file ends inside the array (missing ']')")
-        buf.pos += 1
-        if sep == "]":
-            return
-        if sep != ",":
-            raise buf.error("malformed JSON: expected ',' or ']' after an array element", buf.pos - 1)
+    """A JSON array of objects. A bad object is one bad record at the line where it starts; broken JSON
+    syntax stops the file (see iter_json_array)."""
+    for line, value in iter_json_array(path):
+        yield value if isinstance(value, InputFormatError) else _make_paper(path, line, value, _fields_paper)
 
 
 # ------------------------------------------------------------------------------------- CSV reader
@@ -503,11 +656,19 @@ def _json_array_items(buf: _TextBuffer, decoder: json.JSONDecoder) -> Iterator[P
 
 def _read_csv(path: Path) -> Iterator[Paper | InputFormatError]:
     """CSV with a header row; rows may span lines (quoted newlines), so each row is reported at the
-    line where it starts."""
-    csv.field_size_limit(max(csv.field_size_limit(), _MAX_RECORD_CHARS))
-    reader = csv.reader(text for _, text in _iter_lines(path))
+    line where it starts, and its size is the bytes of all its lines."""
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_RECORD_CHARS, MAX_RECORD_BYTES + 1))
+    consumed = [0]
+
+    def lines() -> Iterator[str]:
+        for _, text, size in iter_lines(path):
+            consumed[0] += size
+            yield text
+
+    reader = csv.reader(lines())
     header, start = _csv_header(path, reader)
     while True:
+        before = consumed[0]
         try:
             row = next(reader)
         except StopIteration:
@@ -515,7 +676,9 @@ def _read_csv(path: Path) -> Iterator[Paper | InputFormatError]:
         except csv.Error as err:
             raise InputFormatError(path, f"malformed CSV: {err}", start) from None
         line, start = start, reader.line_num + 1
-        if any(cell.strip() for cell in row):
+        if consumed[0] - before > MAX_RECORD_BYTES:
+            yield too_large(path, line, consumed[0] - before)
+        elif any(cell.strip() for cell in row):
             yield _csv_paper(path, line, header, row)
 
 
@@ -614,10 +777,36 @@ class _Listing:
 
 def _read_listing(path: Path) -> Iterator[Paper | InputFormatError]:
     state = _Listing(path)
-    for lineno, raw in _iter_lines(path):
+    for lineno, raw, size in iter_lines(path):
+        if size > MAX_RECORD_BYTES:
+            yield too_large(path, lineno, size)
+            state.pending = None
+            continue
         text = raw.strip()
         if text:
             yield from state.feed(lineno, text)
+
+
+# ------------------------------------------------------------------------------------- reference libraries
+# Imported on first use: bibtexparser and rispy are only loaded when such a file is read.
+
+
+def _read_bibtex(path: Path) -> Iterator[Paper | InputFormatError]:
+    from paperchat.ingest.bibtex import read_bibtex
+
+    return read_bibtex(path)
+
+
+def _read_ris(path: Path) -> Iterator[Paper | InputFormatError]:
+    from paperchat.ingest.ris import read_ris
+
+    return read_ris(path)
+
+
+def _read_csljson(path: Path) -> Iterator[Paper | InputFormatError]:
+    from paperchat.ingest.csljson import read_csljson
+
+    return read_csljson(path)
 
 
 _READERS: dict[str, Callable[[Path], Iterator[Paper | InputFormatError]]] = {
@@ -627,4 +816,8 @@ _READERS: dict[str, Callable[[Path], Iterator[Paper | InputFormatError]]] = {
     "csv": _read_csv,
     "beir": _read_beir,
     "arxiv": _read_arxiv,
+    "bibtex": _read_bibtex,
+    "ris": _read_ris,
+    "csljson": _read_csljson,
+    "pdf": read_pdf_items,
 }

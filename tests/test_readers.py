@@ -327,7 +327,8 @@ def test_arxiv_sample_normalises_text_and_parses_metadata():
     )
     assert first.authors == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
     assert (first.year, first.doi, first.categories) == (2007, "10.1103/PhysRevD.76.013009", ["hep-ph"])
-    assert any("$" in p.abstract for p in papers)  # LaTeX kept as is
+    assert (first.arxiv_id, first.venue) == ("0704.0001", "Phys.Rev.D76:013009,2007")
+    assert not any("$" in p.title + p.abstract for p in papers)  # LaTeX decoded: $p$-adic -> p-adic
 
 
 # ------------------------------------------------------------------------------------- detection
@@ -360,7 +361,7 @@ def test_detect_format_on_real_files():
 
 def test_undetectable_file_lists_supported_formats(tmp_path):
     with pytest.raises(UnknownFormatError) as exc:
-        detect_format(write(tmp_path, "paper.pdf", "%PDF-1.4 something"))
+        detect_format(write(tmp_path, "paper.docx", "PK\x03\x04 word/document.xml"))
     assert all(name in str(exc.value) for name in FORMATS)
 
 
@@ -368,7 +369,7 @@ def test_unknown_format_name_lists_supported_formats(tmp_path):
     with pytest.raises(UnknownFormatError) as exc:
         read_papers(write(tmp_path, "a.txt", "x"), "xml")
     assert "'xml'" in str(exc.value) and all(name in str(exc.value) for name in FORMATS)
-    assert set(FORMATS) == {"listing", "jsonl", "json", "csv", "beir", "arxiv"}
+    assert set(FORMATS) == {"listing", "jsonl", "json", "csv", "beir", "arxiv", "bibtex", "ris", "csljson", "pdf"}
 
 
 # ------------------------------------------------------------------------------------- whole-file errors

@@ -334,6 +334,12 @@ def _reason(err: BaseException) -> str:
     return f"not a readable PDF ({text[:160]})"
 
 
+def check_pdf(path: Path | str) -> None:
+    """The cheap checks of a PDF (header, complete file) without parsing it: what an ingest does for every
+    PDF a user names before it embeds anything."""
+    _check_bytes(Path(path))
+
+
 def _check_bytes(path: Path) -> None:
     """Cheap checks before parsing: a PDF starts with %PDF- and a complete one ends with %%EOF (an
     interrupted download does not, and parsing it would silently give half a paper)."""

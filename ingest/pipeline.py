@@ -18,8 +18,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field
 
+from paperchat.ingest import readers
 from paperchat.ingest.chunking import chunk_paper, content_hash
-from paperchat.ingest.readers import read_papers
+from paperchat.ingest.files import discover
+from paperchat.ingest.readers import estimate_records, read_papers
 from paperchat.rag.embeddings import embedder_name, make_embedder
 from paperchat.rag.errors import InputFormatError, PaperchatError
 from paperchat.rag.ids import chunk_id
@@ -28,7 +30,11 @@ from paperchat.rag.settings import Settings
 from paperchat.rag.store import ChunkRecord, PaperStore
 from paperchat.rag.types import Chunk, Paper
 
-PAPER_BATCH = 512
+PAPER_BATCH = 512  # the default of settings.ingest.batch_size
+
+
+#: Formats whose records may name a PDF (`file`): read before the PDFs of the same run.
+LIBRARY_FORMATS = ("bibtex", "ris", "csljson")
 
 
 class IngestReport(BaseModel):
@@ -37,28 +43,41 @@ class IngestReport(BaseModel):
     changed: int = 0
     unchanged: int = 0
     pruned: int = 0
+    without_abstract: int = Field(0, description="Title-only papers (a library entry without an abstract)")
+    full_text: int = Field(0, description="Papers with full text (PDFs, or entries with their PDF attached)")
     skipped: list[str] = Field(default_factory=list, description="Bad records skipped, file:line: reason")
+    skipped_files: list[tuple[str, str]] = Field(default_factory=list, description="(file, reason) not ingested")
     chunks_written: int = 0
     papers_total: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         text = f"{self.new} new, {self.changed} changed, {self.unchanged} unchanged"
-        if self.pruned:
-            text += f", {self.pruned} pruned"
-        if self.skipped:
-            text += f", {len(self.skipped)} skipped"
+        for count, label in ((self.pruned, "pruned"), (self.without_abstract, "without abstract"),
+                             (self.full_text, "with full text"), (len(self.skipped), "skipped"),
+                             (len(self.skipped_files), "files skipped")):
+            if count:
+                text += f", {count} {label}"
         return f"{text} ({self.papers_total} papers in the collection, {self.seconds:.1f} s)"
 
+    def skip_groups(self) -> list[str]:
+        """Skipped files grouped by reason: '3 PDFs skipped: no text layer (OCR is not supported)'."""
+        groups: dict[tuple[str, str], int] = {}
+        for path, reason in self.skipped_files:
+            kind = "PDF" if path.lower().endswith(".pdf") else "file"
+            key = (kind, reason.split(" (", 1)[0] if kind == "file" and "format" in reason else reason)
+            groups[key] = groups.get(key, 0) + 1
+        return [f"{n} {kind}{'s' if n != 1 else ''} skipped: {reason}" for (kind, reason), n in groups.items()]
 
-def estimate_papers(path: Path) -> int:
-    """A quick count for the progress bar: lines in the file (two per paper for a listing page)."""
-    from paperchat.ingest.readers import detect_format
 
+def estimate_papers(path: Path, fmt: str | None = None) -> int:
+    """A quick count of a file's (or folder's) papers for the progress bar; 0 when unknown."""
     try:
-        with open(path, "rb") as f:
-            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b"")) + 1
-        return lines // 2 if detect_format(path) == "listing" else lines
+        path = Path(path)
+        if path.is_dir():
+            files, _ = discover([path])
+            return sum(estimate_papers(f, found) for f, found in files if found)
+        return estimate_records(path, fmt)
     except (OSError, PaperchatError):
         return 0
 
@@ -119,7 +138,27 @@ class Ingestor:
         self.store.upsert(chunks, vectors)
         self.report.chunks_written += len(chunks)
 
-    def ingest_file(self, path: Path, fmt: str | None, skip_bad: bool, progress: Callable[[int], None]) -> set[str]:
+    def papers_of(self, path: Path, fmt: str | None, skip_bad: bool, skipped: list[InputFormatError],
+                  attached: set[Path]) -> Iterator[Paper]:
+        """The papers of one file; a library entry that names a PDF gets the PDF's full text (the entry's
+        metadata wins, one paper not two), and the PDF is remembered so a folder walk does not add it again."""
+        from paperchat.ingest.pdf import attach_full_text
+
+        for paper in read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped):
+            if paper.file and Path(paper.file).suffix.lower() == ".pdf" and Path(paper.file).is_file():
+                pdf = Path(paper.file).resolve()
+                try:
+                    paper = attach_full_text(paper, pdf)
+                except InputFormatError as err:
+                    self.report.skipped_files.append((str(pdf), f"{err.reason} (entry {paper.id} kept "
+                                                                f"without full text)"))
+                attached.add(pdf)
+            self.report.without_abstract += not paper.abstract.strip() and not paper.pages
+            self.report.full_text += bool(paper.pages)
+            yield paper
+
+    def ingest_file(self, path: Path, fmt: str | None, skip_bad: bool, progress: Callable[[int], None],
+                    attached: set[Path] | None = None) -> set[str]:
         """Ingest one file; returns the ids seen in it (for prune).
 
         Writing a batch to the store overlaps embedding the next one (one writer thread); the store is
@@ -129,9 +168,10 @@ class Ingestor:
         skipped: list[InputFormatError] = []
         seen: set[str] = set()
         ready: tuple | None = None  # an embedded batch waiting to be written
+        papers = self.papers_of(path, fmt, skip_bad, skipped, attached if attached is not None else set())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-writer") as writer:
             try:
-                for batch in _batches(read_papers(path, fmt, skip_bad=skip_bad, skipped=skipped), PAPER_BATCH):
+                for batch in _batches(papers, self.settings.ingest.batch_size):
                     batch = self._drop_duplicates(path, batch, seen, skip_bad, skipped)
                     new, changed = self._classify(batch)
                     writing = writer.submit(self._store, *ready) if ready else None
@@ -181,6 +221,45 @@ class Ingestor:
         self.report.pruned += len(stale)
 
 
+def plan(paths: Iterable[Path | str], fmt: str | None) -> tuple[list[tuple[Path, str | None, bool]],
+                                                               list[tuple[Path, str]]]:
+    """The files to read, each with its format and whether the user named it (not found in a folder), library
+    files first (their entries claim the PDFs they name); and the paths skipped while walking folders."""
+    explicit = {Path(p).resolve() for p in paths if not Path(p).is_dir()}
+    found, skipped = discover(paths)
+    files = [(path.resolve(), fmt or detected, path.resolve() in explicit) for path, detected in found]
+    files = [f for f in files if f[1] is not None or f[2]]
+    files.sort(key=lambda f: 0 if f[1] in LIBRARY_FORMATS else 2 if f[1] == "pdf" else 1)
+    return files, skipped
+
+
+def _whole_file_problem(err: InputFormatError, explicit: bool) -> bool:
+    """A file met in a folder that is not a paper file at all (no papers in it, an unreadable PDF) is
+    skipped; a bad record in it, or any problem with a file the user named, is an error."""
+    return not explicit and err.line is None
+
+
+def check_files(files: list[tuple[Path, str | None, bool]]) -> list[tuple[Path, str]]:
+    """Read every record of every file before anything is embedded, so a bad record is an error that leaves
+    the collection as it was (not one that stops half way). Returns the folder files that are no paper
+    files (to skip). PDFs get their cheap checks here and are parsed once, when ingested."""
+    from paperchat.ingest.pdf import check_pdf
+
+    skip = []
+    for path, fmt, explicit in files:
+        try:
+            if fmt == "pdf":
+                check_pdf(path)
+                continue
+            for _ in read_papers(path, fmt):
+                pass
+        except InputFormatError as err:
+            if not _whole_file_problem(err, explicit):
+                raise
+            skip.append((path, err.reason))
+    return skip
+
+
 def ingest_paths(
     paths: list[Path],
     settings: Settings,
@@ -191,17 +270,36 @@ def ingest_paths(
     skip_bad: bool = False,
     progress: Callable[[int], None] = lambda n: None,
 ) -> IngestReport:
-    """Ingest files into the configured collection and bring the BM25 index up to date."""
+    """Ingest files and folders into the configured collection and bring the keyword index up to date.
+
+    Without `skip_bad` every named file is read through once first: a bad record stops the ingest before
+    anything is stored. With it, bad records and unreadable files are counted and skipped.
+    """
     started = time.perf_counter()
+    readers.MAX_RECORD_BYTES = settings.limits.max_record_bytes
+    files, walked_past = plan(paths, fmt)
+    if not skip_bad:
+        walked_past += check_files(files)
+        files = [f for f in files if f[0] not in {p for p, _ in walked_past}]
     run = Ingestor(settings, embedder)
+    run.report.skipped_files += [(str(path), reason) for path, reason in walked_past]
+    attached: set[Path] = set()
     try:
-        for path in (Path(p).resolve() for p in paths):
-            seen = run.ingest_file(path, fmt, skip_bad, progress)
+        for path, file_fmt, explicit in files:
+            if file_fmt == "pdf" and path in attached:
+                continue  # its library entry brought its text already
+            try:
+                seen = run.ingest_file(path, file_fmt, skip_bad, progress, attached)
+            except InputFormatError as err:
+                if not (_whole_file_problem(err, explicit) or (skip_bad and err.line is None)):
+                    raise
+                run.report.skipped_files.append((str(path), err.reason))
+                continue
             if prune:
                 run.prune(path, seen)
         if run.store.exists:
             ensure_bm25(run.store, settings)
-        run.report.papers_total = len(run.store.papers()) if run.store.exists else 0
+        run.report.papers_total = len(run.store.paper_ids(where={"chunk": 0})) if run.store.exists else 0
     finally:
         run.store.close()
     run.report.seconds = time.perf_counter() - started

@@ -386,29 +386,34 @@ def test_malformed_line_names_file_and_line_and_writes_nothing(tmp_path, setting
     assert fake_embedder.count == 0
 
 
-def test_malformed_line_after_a_full_batch_leaves_only_whole_papers(tmp_path, settings, fake_embedder):
+def test_malformed_line_after_a_full_batch_stores_nothing(tmp_path, settings, fake_embedder):
+    # a bad record at line 2 and one at line 600 do the same: the error, and the collection as it was
+    ingest_paths([write_jsonl(tmp_path / "before.jsonl", [record(1, id="kept")])], settings, embedder=fake_embedder)
+    embedded = fake_embedder.count
     good = [record(i, id=f"g{i}") for i in range(PAPER_BATCH + 2)]
     path = write_jsonl(tmp_path / "bad.jsonl", [*good, "not json at all", record(999)])
 
     with pytest.raises(InputFormatError) as err:
         ingest_paths([path], settings, embedder=fake_embedder)
 
-    assert err.value.line == PAPER_BATCH + 3
-    table = chunk_table(open_store(settings).iter_chunks())
-    assert set(table) == {f"g{i}" for i in range(PAPER_BATCH)}, "the first batch only, nothing after"
-    assert_whole_papers(table)
+    assert err.value.line == PAPER_BATCH + 3 and err.value.path == str(path)
+    assert fake_embedder.count == embedded, "nothing was embedded"
+    assert paper_ids(settings) == {"kept"}
 
 
-def test_good_file_before_a_bad_one_is_stored_and_searchable(tmp_path, settings, fake_embedder):
+def test_a_bad_file_after_a_good_one_stores_neither_unless_skipping(tmp_path, settings, fake_embedder):
     good = write_jsonl(tmp_path / "good.jsonl", [record(i, id=f"g{i}") for i in range(3)])
     bad = write_jsonl(tmp_path / "bad.jsonl", [record(7), {"abstract": "no title here at all"}])
 
     with pytest.raises(InputFormatError, match=r"bad\.jsonl:2: missing title"):
         ingest_paths([good, bad], settings, embedder=fake_embedder)
+    assert not open_store(settings).exists, "no collection was created"
 
-    assert paper_ids(settings) == {"g0", "g1", "g2"}
+    report = ingest_paths([good, bad], settings, embedder=fake_embedder, skip_bad=True)
+    assert (report.new, len(report.skipped), report.papers_total) == (4, 1, 4)
+    assert paper_ids(settings) == {"g0", "g1", "g2", paper_id_for_title(record(7)["title"])}
     hits = Retriever(settings, embedder=fake_embedder).search("topic2 method2 benchmark2", 3)
-    assert hits[0].paper_id == "g2" and hits[0].bm25_rank == 1, "the BM25 index caught up on search"
+    assert hits[0].paper_id == "g2" and hits[0].bm25_rank == 1
 
 
 def test_skip_bad_counts_and_names_skipped_records(tmp_path, settings, fake_embedder):

@@ -20,8 +20,9 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Paper files or folders (default: the bundled "
                                                        "papers)")] = None,
     collection: CollectionOpt = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader (see the README; default: "
-                                            "detect from the file)")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a reader: listing, jsonl, json, csv, beir, "
+                                            "arxiv, bibtex, ris, csljson, pdf (default: detect from each file)")]
+    = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove papers of these files no longer in them")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records and count them")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
@@ -43,6 +44,10 @@ def ingest(
         err.print(f"[yellow]skipped[/yellow] {escape(line)}")
     if len(report.skipped) > 20:
         err.print(f"... and {len(report.skipped) - 20} more skipped")
+    for path, reason in report.skipped_files[:20]:
+        err.print(f"[yellow]skipped[/yellow] {escape(path)}: {escape(reason)}")
+    for line in report.skip_groups():
+        err.print(escape(line))
     out.print(escape(report.summary()))
 
 

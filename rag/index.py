@@ -1,25 +1,273 @@
-"""Keeps the BM25 index in step with the Chroma collection it belongs to."""
+"""Keeps the keyword index and the catalog in step with the Chroma collection they belong to.
+
+Both live in the collection's index folder (`settings.index_dir`): the tantivy keyword index
+(`rag/keyword.py`) and the catalog of papers, names and keys (`rag/catalog.py`). Each commits with the
+collection revision it reflects. They are brought to the collection's revision in three ways:
+
+- the ingest that writes the collection applies each written batch itself (`CollectionIndex.add_chunks`,
+  `delete_papers`, `commit` with the batch's revision), so after an ingest nothing is left to do;
+- another process or machine that wrote the collection (a Chroma server) left entries in the change log
+  (`PaperStore.changes`): the papers they name are read again from the collection, and only those;
+- when the log cannot bridge the gap (the index is new, of another version, or too far behind), the index
+  is rebuilt from the collection's documents.
+
+An ingest cut short leaves at most one batch announced in the log but not in the revision; the next writer
+reads those papers again first (`recover`). One process writes the index at a time (tantivy's writer lock);
+a reader that finds the lock taken searches the commit it has, which the writer brings up to date.
+"""
 
 from __future__ import annotations
 
-from paperchat.rag.bm25 import BM25Index
-from paperchat.rag.settings import Settings
-from paperchat.rag.store import PaperStore
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paperchat.rag.catalog import Catalog, CatalogNames, KeySet, PaperEntry, paper_entry
+from paperchat.rag.ids import chunk_number, paper_of
+from paperchat.rag.keyword import KeywordIndex
+from paperchat.rag.store import PaperStore, revision_seq
+
+if TYPE_CHECKING:
+    from paperchat.rag.metadata import MetaFilter
+    from paperchat.rag.settings import Settings
+
+KEYWORD_DIR = "keyword"
+CATALOG_FILE = "catalog.sqlite"
+#: Papers read per request when catching up or rebuilding.
+READ_PAGE = 1000
+#: Catching up on more papers than this (or half the collection) rebuilds instead.
+CATCH_UP_LIMIT = 20_000
+
+_open: weakref.WeakValueDictionary[str, CollectionIndex] = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
 
 
-def ensure_bm25(store: PaperStore, settings: Settings, revision: str | None = None) -> BM25Index:
-    """The saved index when it matches the collection's revision, else one rebuilt from the collection."""
-    folder = settings.index_dir
-    revision = store.revision() if revision is None else revision
-    index = BM25Index.load(folder)
-    if index is not None and index.revision == revision:
+class CollectionIndex:
+    """The keyword index and the catalog of one collection: what `Retriever.bm25` returns."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._remove_old_layout()
+        self.keyword = KeywordIndex.open(self.folder / KEYWORD_DIR)
+        self.catalog = Catalog.open(self.folder / CATALOG_FILE)
+        self.names = CatalogNames(self.catalog, self.keyword)
+        self.author_keys = KeySet(self.catalog, "author")
+        self.venue_keys = KeySet(self.catalog, "venue")
+        self.lock = threading.RLock()
+        self._identity = self._files()
+
+    def _remove_old_layout(self) -> None:
+        """The bm25s index of earlier versions (files beside where the new parts go) is derived data: drop it."""
+        if (self.folder / "paperchat.json").exists():
+            for path in self.folder.iterdir():
+                if path.is_file():
+                    path.unlink()
+
+    def _files(self) -> tuple:
+        """What identifies the files this object has open (a folder deleted and made again is another index)."""
+        try:
+            catalog = (self.folder / CATALOG_FILE).stat()
+            keyword = (self.folder / KEYWORD_DIR).stat()
+        except OSError:
+            return ()
+        return (catalog.st_ino, catalog.st_dev, keyword.st_ino)
+
+    @property
+    def stale_files(self) -> bool:
+        return self._files() != self._identity
+
+    # -- reading ----------------------------------------------------------------------------------
+    @property
+    def revision(self) -> str:
+        """The collection revision both parts are in step with; after a crash between their two commits, the
+        older one (catching up from there redoes the newer part harmlessly)."""
+        words, papers = self.keyword.revision, self.catalog.stamp
+        if words == papers:
+            return words
+        a, b = revision_seq(words), revision_seq(papers)
+        if a is None or b is None:
+            return ""
+        return words if a < b else papers
+
+    def search(self, query: str, n: int, where: MetaFilter | None = None) -> list[tuple[str, float]]:
+        return self.keyword.search(query, n, where)
+
+    def idf(self, term: str) -> float:
+        return self.keyword.idf(term)
+
+    def known(self, term: str) -> bool:
+        return self.keyword.known(term)
+
+    def doc_freq(self, term: str) -> int:
+        return self.keyword.doc_freq(term)
+
+    @property
+    def n_docs(self) -> int:
+        return self.keyword.n_docs
+
+    @property
+    def papers(self) -> int:
+        return self.catalog.count()
+
+    def reload(self) -> None:
+        """See the latest commit of the keyword index (the catalog is read live)."""
+        self.keyword.reload()
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add_chunks(self, chunks: Sequence[tuple[str, str, dict]], present: dict[str, int] | None = None,
+                   flags: dict[str, int] | None = None, *, terms: Sequence[list[str]] | None = None,
+                   entries: Sequence[PaperEntry] | None = None) -> None:
+        """Index chunks (id, text, metadata), replacing chunks with the same ids; chunk 0 of each paper makes
+        its catalog entry (`present`: its chunks stored, default all of them). `terms` and `entries` are what
+        `chunk_terms` and `chunk_entries` make of the chunks, when they were made elsewhere (ingest makes them
+        in a helper process)."""
+        chunks = list(chunks)
+        self.keyword.add(chunks, terms)
+        self.catalog.put(chunk_entries(chunks, present, flags) if entries is None else entries)
+
+    def delete_papers(self, paper_ids: Iterable[str]) -> None:
+        paper_ids = list(paper_ids)
+        self.keyword.delete_papers(paper_ids)
+        self.catalog.remove(paper_ids)
+
+    def clear(self) -> None:
+        self.keyword.clear()
+        self.catalog.clear()
+
+    def commit(self, revision: str) -> None:
+        """Both parts to `revision`: the catalog first, then the keyword index (see `revision`)."""
+        self.catalog.commit(revision)
+        self.keyword.commit(revision)
+
+    def rollback(self) -> None:
+        self.catalog.rollback()
+        self.keyword.rollback()
+
+    def take_writer(self, wait: float | None = None) -> bool:
+        """The writer lock (tantivy's, which also guards the catalog); waits `wait` seconds (default the
+        keyword index's WRITER_WAIT, then KeywordIndexBusyError)."""
+        if wait is None:
+            self.keyword._writer_handle()
+            return True
+        return self.keyword.try_writer(wait)
+
+    def release(self) -> None:
+        self.catalog.rollback()
+        self.keyword.release()
+
+    def close(self) -> None:
+        self.release()
+        self.catalog.close()
+        self.keyword.close()
+
+
+def chunk_entries(chunks: Iterable[tuple[str, str, dict]], present: dict[str, int] | None = None,
+                  flags: dict[str, int] | None = None) -> list[PaperEntry]:
+    """The catalog entries of the papers whose chunk 0 is among `chunks`."""
+    present, flags = present or {}, flags or {}
+    entries = []
+    for cid, text, meta in chunks:
+        if chunk_number(cid) == 0:
+            pid = str(meta.get("paper_id") or paper_of(cid))
+            n = int(meta.get("n_chunks", 1))
+            entries.append(paper_entry({**meta, "paper_id": pid}, text, present.get(pid, n), flags.get(pid, 0)))
+    return entries
+
+
+def open_index(settings: Settings) -> CollectionIndex:
+    """The collection's index, one object per folder and process (reopened if the folder was replaced)."""
+    key = str(Path(settings.index_dir).resolve())
+    with _open_lock:
+        index = _open.get(key)
+        if index is None or index.stale_files:
+            index = CollectionIndex(Path(key))
+            _open[key] = index
         return index
-    ids, texts, metas = [], [], []
-    if store.exists:
-        for record in store.iter_chunks(text=True):
-            ids.append(record.id)
-            texts.append(record.text or "")
-            metas.append(record.metadata)
-    index = BM25Index.build(ids, texts, revision, metas)
-    index.save(folder)
+
+
+def ensure_bm25(store: PaperStore, settings: Settings, revision: str | None = None) -> CollectionIndex:
+    """The index, brought to the collection's revision: caught up from the change log, rebuilt when the log
+    cannot bridge the gap, or (when another process holds the writer lock, an ingest in progress) the latest
+    commit as it is, which that process brings up to date."""
+    index = open_index(settings)
+    with index.lock:
+        sync(index, store, revision, wait=0.0)
     return index
+
+
+def sync(index: CollectionIndex, store: PaperStore, revision: str | None = None, wait: float | None = 0.0) -> bool:
+    """Bring the index to `revision` (default: the collection's now); False when the writer lock was busy."""
+    revision = store.revision() if revision is None else revision
+    index.reload()
+    if index.revision == revision:
+        return True
+    held = index.keyword.writing
+    if not held and not index.take_writer(wait):
+        return False
+    try:
+        index.reload()
+        if index.revision != revision:
+            _catch_up(index, store, revision)
+    finally:
+        if not held:
+            index.release()
+    return True
+
+
+def _catch_up(index: CollectionIndex, store: PaperStore, revision: str) -> None:
+    if not store.exists:
+        index.clear()
+        index.commit(revision)
+        return
+    entries = store.changes(index.revision, revision) if index.revision else None
+    papers = list(dict.fromkeys(pid for entry in entries or [] for pid in entry.paper_ids))
+    if entries is None or len(papers) > max(CATCH_UP_LIMIT, (store.paper_count() or 0) // 2):
+        rebuild(index, store, revision)
+        return
+    refresh(index, store, papers)
+    index.commit(revision)
+
+
+def refresh(index: CollectionIndex, store: PaperStore, paper_ids: Sequence[str]) -> None:
+    """Index these papers as the collection holds them now (gone from it: gone from the index)."""
+    for start in range(0, len(paper_ids), READ_PAGE):
+        page = list(paper_ids[start: start + READ_PAGE])
+        stored = store.paper_chunks(page)
+        index.delete_papers(page)
+        chunks, present = [], {}
+        for pid, records in stored.items():
+            first = next((r for r in records if r.index == 0), None)
+            if first is not None:
+                present[pid] = sum(1 for r in records if r.index < first.n_chunks
+                                   and r.content_hash == first.content_hash)
+            chunks += [(r.id, r.text or "", r.metadata) for r in records]
+        index.add_chunks(chunks, present)
+
+
+def rebuild(index: CollectionIndex, store: PaperStore, revision: str) -> None:
+    """Index every chunk of the collection again, page by page (memory stays flat), and commit."""
+    index.clear()
+    page: list[tuple[str, str, dict[str, Any]]] = []
+    for record in store.iter_chunks(text=True):
+        page.append((record.id, record.text or "", record.metadata))
+        if len(page) >= READ_PAGE:
+            index.add_chunks(page)
+            page = []
+    index.add_chunks(page)
+    index.commit(revision)
+
+
+def recover(index: CollectionIndex, store: PaperStore) -> int:
+    """Before writing: papers of writes announced but cut short are read again and a revision records it.
+    Needs the writer lock. Returns the number of papers read again."""
+    pending = store.pending_changes()
+    papers = list(dict.fromkeys(pid for entry in pending for pid in entry.paper_ids))
+    if not pending:
+        return 0
+    revision = store.log_change("refresh", papers)
+    refresh(index, store, papers)
+    store.set_revision(revision, papers=index.papers)
+    index.commit(revision)
+    return len(papers)

@@ -1,11 +1,13 @@
-"""The ingest pipeline: idempotency, change detection, prune, chunking, ids, the BM25 index, model
-mismatch, bad input, and an ingest killed part-way (run through the real `paperchat` command)."""
+"""The ingest pipeline: idempotency, change detection, prune, chunking, ids, the keyword index kept in step,
+model mismatch, bad input, and an ingest killed or stopped part-way (run through the real `paperchat`
+command)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,11 +33,13 @@ from conftest import (
 
 from paperchat.ingest.pipeline import PAPER_BATCH, ingest_paths
 from paperchat.ingest.readers import paper_id_for_title
-from paperchat.rag.bm25 import STATE_FILE
+from paperchat.rag import index as index_module
 from paperchat.rag.errors import InputFormatError, ModelMismatchError
+from paperchat.rag.index import CATALOG_FILE, KEYWORD_DIR, CollectionIndex
+from paperchat.rag.keyword import KeywordIndex
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import BUNDLED_PAPERS, ChunkSettings
-from paperchat.rag.store import PaperStore
+from paperchat.rag.store import PaperStore, revision_seq
 from paperchat.rag.tokens import count_tokens
 
 CHANGED_TITLE = "GISTEmbed: Guided In-sample Selection of Training Negatives for Text Embedding Fine-tuning"
@@ -261,6 +265,40 @@ def test_long_lived_retriever_sees_a_prune_made_elsewhere(tmp_path, settings, fa
     assert "p3" not in {h.paper_id for h in hits}
 
 
+def test_unchanged_lines_are_not_parsed_again(tmp_path, settings, fake_embedder, monkeypatch):
+    from paperchat.ingest import known_lines
+
+    records = [record(i, id=f"k{i}") for i in range(30)]
+    path = write_jsonl(tmp_path / "k.jsonl", records).resolve()
+    ingest_paths([path], settings, embedder=fake_embedder)
+    records[7] = record(7, id="k7", abstract="A new abstract about zebrafinch song.")
+    del records[3]
+    records.append(record(40, id="k40"))
+    write_jsonl(path, records)
+    parsed = []
+    read = known_lines.read_papers
+
+    def counting(file, fmt=None, **kwargs):
+        for paper in read(file, fmt, **kwargs):
+            parsed.append((paper.id, paper.line))
+            yield paper
+
+    monkeypatch.setattr(known_lines, "read_papers", counting)
+    report = ingest_paths([path], settings, embedder=fake_embedder, prune=True)
+
+    assert (report.new, report.changed, report.unchanged, report.pruned) == (1, 1, 28, 1)
+    assert sorted(set(parsed)) == [("k40", 30), ("k7", 7)]  # the check pass and the ingest pass read only these
+    assert Retriever(settings, embedder=fake_embedder).search("zebrafinch song", 1)[0].paper_id == "k7"
+    assert {r.source for r in open_store(settings).papers()} == {str(path)}
+
+    write_jsonl(path, [*records, '{"title": "broken'])
+    with pytest.raises(InputFormatError) as err:
+        ingest_paths([path], settings, embedder=fake_embedder)
+    assert (err.value.path, err.value.line) == (str(path), 31)
+    again = ingest_paths([path], settings, embedder=fake_embedder, skip_bad=True)
+    assert (again.unchanged, len(again.skipped)) == (30, 1) and again.skipped[0].startswith(f"{path}:31:")
+
+
 # ------------------------------------------------------------------------------------- chunks and ids
 
 
@@ -323,36 +361,122 @@ class ConstantQueryEmbeddings(FakeEmbeddings):
 
 
 @pytest.mark.parametrize("damage", ["deleted", "corrupt", "stale"])
-def test_bm25_index_is_rebuilt(settings, fake_embedder, damage):
+def test_keyword_index_is_rebuilt(settings, fake_embedder, damage):
     ingest_paths([BUNDLED_PAPERS], settings, embedder=fake_embedder)
     folder = settings.index_dir
-    assert (folder / STATE_FILE).exists()
+    assert (folder / CATALOG_FILE).exists() and (folder / KEYWORD_DIR / "meta.json").exists()
+    target = paper_id_for_title(CYCLOMATIC_TITLE)
     if damage == "deleted":
         shutil.rmtree(folder)
     elif damage == "corrupt":
-        (folder / STATE_FILE).write_text("{not json")
-    else:
-        state = json.loads((folder / STATE_FILE).read_text())
-        (folder / STATE_FILE).write_text(json.dumps({**state, "revision": "old", "ids": state["ids"][:3]}))
+        (folder / CATALOG_FILE).write_bytes(b"not a database " * 200)
+        (folder / KEYWORD_DIR / "meta.json").write_text("{not json")
+    else:  # an index of an unknown revision, missing the one paper that says "cyclomatic"
+        stale = CollectionIndex(folder)
+        stale.take_writer()
+        stale.delete_papers([target])
+        stale.commit("old")
+        stale.close()
 
     retriever = Retriever(settings, embedder=ConstantQueryEmbeddings())
     hits = retriever.search("cyclomatic", BUNDLED_COUNT)
 
-    # the word occurs in one paper only and the dense ranking is blind: only BM25 can know
-    target = paper_id_for_title(CYCLOMATIC_TITLE)
+    # the word occurs in one paper only and the dense ranking is blind: only the keyword index can know
     assert [(h.paper_id, h.bm25_rank) for h in hits if h.bm25_rank is not None] == [(target, 1)]
-    assert [cid for cid, _ in retriever.bm25().search("cyclomatic", 5)] == [f"{target}::0"]
-    state = json.loads((folder / STATE_FILE).read_text())
-    assert state["revision"] == open_store(settings).revision()
-    assert len(state["ids"]) == open_store(settings).count()
+    index = retriever.bm25()
+    assert [cid for cid, _ in index.search("cyclomatic", 5)] == [f"{target}::0"]
+    store = open_store(settings)
+    assert index.revision == store.revision()
+    assert index.n_docs == store.count() and index.papers == BUNDLED_COUNT
+    assert index.names.title_of(target) == CYCLOMATIC_TITLE
+    again = KeywordIndex.open(folder / KEYWORD_DIR)  # what another process opening it sees
+    assert (again.revision, again.n_docs) == (store.revision(), store.count())
+    again.close()
+
+
+def _index_state(settings) -> dict[str, tuple]:
+    """(what the keyword index and the catalog hold, what the collection holds), per aspect."""
+    store = open_store(settings)
+    index = CollectionIndex(settings.index_dir)
+    try:
+        stored = {r.id: r for r in store.iter_chunks(text=True)}
+        firsts = {r.paper_id: r for r in stored.values() if r.index == 0}
+        authors = {k for r in firsts.values() for k in r.metadata.get("author_keys", [])}
+        return {
+            "revision": (index.revision, store.revision()),
+            "chunks": (index.keyword.chunk_ids(), set(stored)),
+            "papers": ((index.papers, index.papers), (len(firsts), store.paper_count())),
+            "manifest": (index.catalog.manifest(firsts),
+                         {pid: (r.content_hash, r.n_chunks, r.n_chunks) for pid, r in firsts.items()}),
+            "titles": (dict(index.names.titles.items()), {pid: r.title for pid, r in firsts.items()}),
+            "authors": (set(index.author_keys), authors),
+        }
+    finally:
+        index.close()
+
+
+def test_the_index_stays_in_step_through_new_changed_and_pruned_papers(tmp_path, settings, fake_embedder):
+    records = [record(i, id=f"p{i}", authors=[f"Ada Author{i}"]) for i in range(6)]
+    path = write_jsonl(tmp_path / "p.jsonl", records)
+    ingest_paths([path], settings, embedder=fake_embedder)
+    first = _index_state(settings)
+    assert all(mine == theirs for mine, theirs in first.values()), first
+    assert first["papers"][1] == (6, 6)
+
+    records[1] = record(1, id="p1", authors=["Ada Author1"], abstract="GraftNet is new. GraftNet feeds zebrafinch.")
+    records = [r for r in records if r["id"] != "p4"] + [
+        {"id": "p9", "title": "QuuxFormer: Attention over Quux", "abstract": "We propose QuuxFormer for quux.",
+         "authors": ["Grace Hopper"]}]
+    write_jsonl(path, records)
+    report = ingest_paths([path], settings, embedder=fake_embedder, prune=True)
+
+    assert (report.new, report.changed, report.pruned, report.unchanged) == (1, 1, 1, 4)
+    state = _index_state(settings)
+    for key, (mine, theirs) in state.items():
+        assert mine == theirs, key
+    assert state["papers"][1] == (6, 6)
+    assert "author4" not in state["authors"][0] and "hopper" in state["authors"][0]
+    index = Retriever(settings, embedder=fake_embedder).bm25()
+    assert [cid for cid, _ in index.search("zebrafinch", 5)] == ["p1::0"]
+    assert index.search("topic4 method4", 5) == []  # only the pruned paper used these words
+    assert [m.paper_id for m in index.names.lookup("How does QuuxFormer work?")] == ["p9"]
+    assert index.names.title_of("p4") is None
+    store = open_store(settings)
+    assert revision_seq(store.revision()) == 3  # one batch, then one batch of changes, then one prune
+    assert [c.op for c in store.changes(first["revision"][1], store.revision())] == ["upsert", "delete"]
+
+
+def test_an_index_behind_the_collection_catches_up_from_the_change_log(tmp_path, settings, fake_embedder,
+                                                                        monkeypatch):
+    path = write_jsonl(tmp_path / "p.jsonl", [record(i, id=f"p{i}") for i in range(5)])
+    ingest_paths([path], settings, embedder=fake_embedder)
+    behind = tmp_path / "behind"
+    shutil.copytree(settings.index_dir, behind)  # the index as it was after the first ingest
+    write_jsonl(path, [record(i, id=f"p{i}") for i in range(5) if i != 2] + [record(7, id="p7")])
+    ingest_paths([path], settings, embedder=fake_embedder, prune=True)
+    shutil.rmtree(settings.index_dir)
+    shutil.copytree(behind, settings.index_dir)
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("rebuilt instead of catching up from the change log")
+
+    monkeypatch.setattr(index_module, "rebuild", no_rebuild)
+    retriever = Retriever(settings, embedder=fake_embedder)
+    hits = retriever.search("topic7 method7", 3)
+
+    assert hits[0].paper_id == "p7" and hits[0].bm25_rank == 1
+    index = retriever.bm25()
+    assert index.revision == open_store(settings).revision()
+    assert {c.split("::")[0] for c in index.keyword.chunk_ids()} == {"p0", "p1", "p3", "p4", "p7"}
+    assert index.papers == 5
 
 
 # ------------------------------------------------------------------------------------- model mismatch
 
 
 class OtherEmbeddings(FakeEmbeddings):
-    name = "other-model-32"
-    dimension = 32
+    model_name = "other-model-32"
+    model_dimension = 32
 
 
 def test_model_mismatch_names_both_models_and_the_way_out(settings, fake_embedder):
@@ -489,7 +613,7 @@ class EmbeddingServer:
 INSPECT = """
 import json, sys
 from paperchat.rag.settings import Settings
-from paperchat.rag.store import PaperStore
+from paperchat.rag.store import PaperStore, revision_seq
 settings = Settings(home=sys.argv[1], collection=sys.argv[2], _env_file=None)
 store = PaperStore(settings, sys.argv[3], None, create=False)
 print(json.dumps([{"id": i.id, "metadata": i.metadata} for i in store.iter_chunks()] if store.exists else []))
@@ -555,3 +679,53 @@ def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path):
         assert again.returncode == 0, again.stderr
         assert again.stdout.startswith(f"0 new, 0 changed, {total} unchanged")
         assert server.requests == requests, "nothing was embedded"
+
+
+def test_sigterm_stops_after_a_whole_batch_says_what_was_kept_and_a_rerun_finishes(tmp_path):
+    corpus = shared_file("benchmarks", "scifact", "corpus.jsonl")
+    batch, total = 200, 500  # three batches
+    subset = tmp_path / "scifact-subset.jsonl"
+    with corpus.open(encoding="utf-8") as src:
+        lines = [next(src) for _ in range(total)]
+    subset.write_text("".join(lines), encoding="utf-8")
+    expected = {json.loads(line)["_id"] for line in lines}
+    home, collection, model = tmp_path / "home", "scifact-subset", "fake-hash-64"
+    command = [str(PAPERCHAT), "ingest", str(subset), "--batch-size", str(batch)]
+
+    with EmbeddingServer() as server:
+        env = subprocess_env(
+            PAPERCHAT_HOME=str(home), PAPERCHAT_COLLECTION=collection,
+            PAPERCHAT_EMBEDDING__BACKEND="openai", PAPERCHAT_EMBEDDING__BASE_URL=server.base_url,
+            PAPERCHAT_EMBEDDING__MODEL=model, PAPERCHAT_EMBEDDING__BATCH_SIZE="100000", OPENAI_API_KEY="test",
+        )
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+        def stop_after_second(number: int) -> None:
+            if number == 2:  # the second batch's vectors are on their way back
+                threading.Timer(0.02, proc.send_signal, (signal.SIGTERM,)).start()
+
+        server.after_response = stop_after_second
+        out, err = proc.communicate(timeout=120)
+        server.after_response = None
+
+        assert proc.returncode == 128 + signal.SIGTERM, (out, err)
+        assert "Traceback" not in err
+        said = re.search(r"ingest interrupted: (\d+) new or changed papers were written in whole batches "
+                         r"\((\d+) papers in the collection\); run the same command again to finish the rest", err)
+        assert said, err
+        kept = int(said.group(1))
+        assert kept in (batch, 2 * batch) and int(said.group(2)) == kept
+        inspect = [sys.executable, "-c", INSPECT, str(home), collection, f"openai:{model}"]
+        partial = chunk_table(json.loads(subprocess.run(inspect, cwd=tmp_path, env=env, capture_output=True,
+                                                        text=True, timeout=60, check=True).stdout))
+        assert len(partial) == kept
+        assert_whole_papers(partial)
+
+        done = subprocess.run(command + ["-q"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"{total - kept} new, 0 changed, {kept} unchanged ({total} papers")
+        final = chunk_table(json.loads(subprocess.run(inspect, cwd=tmp_path, env=env, capture_output=True,
+                                                      text=True, timeout=60, check=True).stdout))
+        assert set(final) == expected
+        assert_whole_papers(final)

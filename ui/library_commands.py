@@ -15,6 +15,83 @@ from paperchat.ui.common import CollectionOpt, JsonOpt, KOpt, err, out, read_lin
 from paperchat.ui.filters import AuthorOpt, CategoryOpt, VenueOpt, YearOpt, filter_from
 
 
+class _LineProgress:
+    """Progress for a log or a pipe: one line on stderr every few seconds (papers done, rate, time left)."""
+
+    def __init__(self, total: int, every: float = 5.0):
+        import time
+
+        self._clock = time.monotonic
+        self.total, self.every, self.done = total, every, 0
+        self.started = self._last = self._clock()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = self._clock()
+        if now - self._last >= self.every:
+            self._last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            left = f", about {_duration((self.total - self.done) / rate)} left" if self.total and rate else ""
+            of = f" of {self.total:,}" if self.total else ""
+            err.print(f"ingesting: {self.done:,}{of} papers, {rate:,.0f} papers/s{left}", highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class _Stopped:
+    """SIGTERM during an ingest stops it the way Ctrl-C does (after the batch being written), remembered for
+    the exit status."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __enter__(self):
+        import signal
+
+        def stop(signum, frame):
+            self.signal = signum
+            raise KeyboardInterrupt
+
+        self._previous = signal.signal(signal.SIGTERM, stop)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.signal(signal.SIGTERM, self._previous)
+
+    @property
+    def status(self) -> int:
+        return 128 + (self.signal or 2)  # 130 after Ctrl-C, 143 after SIGTERM
+
+
+def _progress_bar(total: int):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    bar = Progress(*columns, console=err, transient=True, speed_estimate_period=20)
+    task = bar.add_task("ingest", total=total or None, rate="")
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+        speed = bar.tasks[0].speed
+        bar.update(task, rate=f"{speed:,.0f} papers/s" if speed else "")
+
+    return bar, advance
+
+
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path] | None, typer.Argument(help="Paper files or folders (default: the bundled "
@@ -25,21 +102,31 @@ def ingest(
     = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove papers of these files no longer in them")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records and count them")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=100_000, help="Papers per write "
+                                                   "batch (default 512, or PAPERCHAT_INGEST__BATCH_SIZE)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
 ) -> None:
     """Read paper files, chunk, embed and store them; re-running only embeds what changed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    import contextlib
 
-    from paperchat.ingest.pipeline import estimate_papers, ingest_paths
+    from paperchat.ingest.pipeline import IngestInterrupted, estimate_papers, ingest_paths
 
     settings = settings_for(ctx, collection)
+    if batch_size is not None:
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"batch_size": batch_size})})
     files = [p.resolve() for p in (paths or [BUNDLED_PAPERS])]
-    total = sum(estimate_papers(p) for p in files)
-    columns = [TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=err, disable=quiet, transient=True) as bar:
-        task = bar.add_task("ingest", total=total or None)
-        report = ingest_paths(files, settings, fmt=fmt, prune=prune, skip_bad=skip_bad,
-                              progress=lambda n: bar.advance(task, n))
+    total = sum(estimate_papers(p) for p in files) if not quiet else 0
+    bar, advance = (contextlib.nullcontext(), lambda n: None) if quiet else \
+        _progress_bar(total) if err.is_terminal else (contextlib.nullcontext(), _LineProgress(total).advance)
+    try:
+        with _Stopped() as stopped, bar:
+            report = ingest_paths(files, settings, fmt=fmt, prune=prune, skip_bad=skip_bad, progress=advance)
+    except IngestInterrupted as exc:
+        err.print(f"[yellow]{escape(str(exc))}[/yellow]")
+        raise typer.Exit(stopped.status) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]ingest interrupted before anything was written; run the same command again[/yellow]")
+        raise typer.Exit(stopped.status) from None
     for line in report.skipped[:20]:
         err.print(f"[yellow]skipped[/yellow] {escape(line)}")
     if len(report.skipped) > 20:

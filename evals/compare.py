@@ -113,22 +113,3 @@ def fmt_value(d: Delta, value) -> str:
     if value is None:
         return "–"
     return f"{value:.0f}" if d.key.endswith("_ms") else fmt(value)
-
-
-def markdown(c: Comparison) -> str:
-    lines = [f"# Compare {c.a} -> {c.b}", ""]
-    if not c.same_dataset:
-        lines += ["**The runs used different datasets (or versions of one): deltas mix items.**", ""]
-    lines += ["| metric | A | B | delta |", "|---|---|---|---|"]
-    lines += [f"| {d.label} | {fmt_value(d, d.a)} | {fmt_value(d, d.b)} | {fmt_delta(d)} |"
-              for d in c.headline]
-    lines += ["", f"## Flipped pass -> fail ({len(c.pass_to_fail)})", ""]
-    lines += [f"- {i}: " + "; ".join(p) for i, p in c.pass_to_fail] or ["None."]
-    lines += ["", f"## Flipped fail -> pass ({len(c.fail_to_pass)})", ""]
-    lines += [f"- {i} (was: " + "; ".join(p) + ")" for i, p in c.fail_to_pass] or ["None."]
-    if c.only_a or c.only_b:
-        lines += ["", f"Only in A: {', '.join(c.only_a) or 'none'}; "
-                      f"only in B: {', '.join(c.only_b) or 'none'}"]
-    lines += ["", "## Settings that differ", ""]
-    lines += [f"- {k}: {a!r} -> {b!r}" for k, a, b in c.settings_changed] or ["None."]
-    return "\n".join(lines) + "\n"

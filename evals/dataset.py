@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from paperchat.evals.metrics import norm_title
+from paperchat.rag.citations import MARKER
 from paperchat.rag.errors import PaperchatError
 
 PACKAGE_DATASETS = Path(__file__).resolve().parent / "datasets"
@@ -200,7 +201,6 @@ def load_dataset(path: Path | str) -> list[EvalItem]:
 # ---------------------------------------------------------------------------------------------------
 
 _REFERENCE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)(?:\s+<[^<>\s]*>)?\s*$")
-_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 class ConversationTurn(BaseModel):
@@ -258,7 +258,7 @@ def _from_messages(messages: list) -> list[ConversationTurn]:
             user, bot = (_content_text(m) for m in message)
             titles = cited_titles_in(bot)
             turns.append(ConversationTurn(question=user, answer=bot, cited_titles=titles,
-                                          not_found=bool(bot) and not titles and not _MARKER.search(bot)))
+                                          not_found=bool(bot) and not titles and not MARKER.search(bot)))
             continue
         if not isinstance(message, dict) or "role" not in message:
             raise DatasetError(f"message {i + 1}: expected an object with 'role' and 'content'")
@@ -269,7 +269,7 @@ def _from_messages(messages: list) -> list[ConversationTurn]:
             titles = cited_titles_in(content)
             turns[-1] = turns[-1].model_copy(update={
                 "answer": content, "cited_titles": titles,
-                "not_found": not titles and not _MARKER.search(content)})
+                "not_found": not titles and not MARKER.search(content)})
     return turns
 
 

@@ -256,6 +256,7 @@ def item_record(item: EvalItem, answers: list, scored: dict) -> dict:
                            "cited": [c.title for c in a.citations]} for a in answers[:-1]],
         "question": answer.question, "standalone_question": answer.standalone_question,
         "answer": answer.answer, "status": answer.status, "mode": answer.mode, "model": answer.model,
+        "confidence": answer.confidence, "gate": (answer.trace or {}).get("gate"),
         "notice": answer.notice, "citations": [c.model_dump() for c in answer.citations],
         "sources": [s.model_dump() for s in answer.sources], "timings_ms": answer.timings_ms,
         "latency_ms": scored["metrics"]["latency_ms"], **scored,
@@ -269,6 +270,7 @@ def error_record(item: EvalItem, exc: Exception) -> dict:
         "questions": item.questions, "gold_titles": item.gold_titles, "answer_points": item.answer_points,
         "earlier_turns": [],
         "question": item.questions[-1], "standalone_question": None, "answer": None, "status": "error",
+        "confidence": None, "gate": None,
         "mode": None, "model": None, "notice": None, "citations": [], "sources": [], "timings_ms": {},
         "latency_ms": None, "metrics": {**dict.fromkeys(ITEM_METRICS), "latency_ms": None}, "points": [],
         "grounding": [], "judge": {}, "problems": [f"error: {type(exc).__name__}: {exc}"], "passed": False,
@@ -463,6 +465,8 @@ def run_eval(dataset_path: Path | str, settings: Settings, mode: str | None = No
         "collection": {"name": settings.collection, "papers": len(view.papers)},
         "dataset": {"path": str(dataset_path), "sha256": _file_sha(dataset_path), "items": len(items)},
         "thresholds": {"groundedness": THRESHOLD, "answer_point_similarity": POINT_THRESHOLD},
+        "min_confidence": _operating_point(assistant),
+        "gate_model": _gate_info(assistant),
         "python": platform.python_version(), "created": datetime.now().isoformat(timespec="seconds"),
     }
     folder = run_folder(Path(out_dir), mode)
@@ -470,6 +474,20 @@ def run_eval(dataset_path: Path | str, settings: Settings, mode: str | None = No
     if write:
         write_run(result)
     return result
+
+
+def _operating_point(assistant) -> float | None:
+    model = getattr(assistant, "gate_model", None)
+    configured = assistant.settings.answer.min_confidence
+    return configured if configured is not None else (model.threshold if model is not None else None)
+
+
+def _gate_info(assistant) -> dict | None:
+    """Which gate model answered: its training data and creation (from gate_model.json)."""
+    model = getattr(assistant, "gate_model", None)
+    if model is None:
+        return None
+    return {k: model.info.get(k) for k in ("trained_on", "created", "git", "model") if k in model.info}
 
 
 def _embedder_name(embedder) -> str:

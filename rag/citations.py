@@ -7,10 +7,12 @@ import re
 from paperchat.rag.text import content_terms, split_sentences
 from paperchat.rag.types import Citation, Evidence
 
-_MARKER = re.compile(r"\[(\d+(?:\s*(?:,|;|–|-)\s*\d+)*)\]")
+#: A citation marker: [2], [1, 3], [1; 3], [2-4], [2–4].
+MARKER = re.compile(r"\[(\d+(?:\s*(?:,|;|–|-)\s*\d+)*)\]")
+_OPEN_TAIL = re.compile(r"\[[\d,;–\-\s]*$")
 
 
-def _numbers(group: str) -> list[int]:
+def marker_numbers(group: str) -> list[int]:
     """'1, 3' -> [1, 3]; '2-4' -> [2, 3, 4]."""
     out: list[int] = []
     for part in re.split(r"\s*[,;]\s*", group):
@@ -44,7 +46,7 @@ def resolve(answer_text: str, evidence: list[Evidence], quotes: dict[int, str] |
 
     def replace(match: re.Match) -> str:
         kept = []
-        for n in _numbers(match.group(1)):
+        for n in marker_numbers(match.group(1)):
             if n not in by_n:
                 continue
             if n not in new_number:
@@ -54,17 +56,48 @@ def resolve(answer_text: str, evidence: list[Evidence], quotes: dict[int, str] |
                 kept.append(new_number[n])
         return "".join(f"[{k}]" for k in kept)
 
-    text = _MARKER.sub(replace, answer_text)
+    text = MARKER.sub(replace, answer_text)
     text = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", text)
     text = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     citations = [
-        Citation(n=new, title=by_n[old].title, paper_id=by_n[old].paper_id, url=by_n[old].url, quote=found[old])
+        Citation(**by_n[old].ref(), n=new, quote=found[old], page=by_n[old].page_of(found[old]))
         for old, new in sorted(new_number.items(), key=lambda kv: kv[1])
     ]
     return text, citations
 
 
 def has_markers(text: str) -> bool:
-    return bool(_MARKER.search(text))
+    return bool(MARKER.search(text))
+
+
+class StreamNumbering:
+    """Renumbers the markers of a streamed answer as it arrives, the way `resolve` numbers the whole text (in
+    order of first use, markers to missing evidence dropped), so what was shown while streaming and the
+    final reference list agree. A marker cut by a chunk boundary ('[1' then '2]') is held back until closed."""
+
+    def __init__(self, valid: set[int]):
+        self.valid = valid
+        self.numbers: dict[int, int] = {}
+        self._pending = ""
+
+    def _replace(self, match: re.Match) -> str:
+        kept = []
+        for n in marker_numbers(match.group(1)):
+            if n not in self.valid:
+                continue
+            new = self.numbers.setdefault(n, len(self.numbers) + 1)
+            if new not in kept:
+                kept.append(new)
+        return "".join(f"[{k}]" for k in kept)
+
+    def feed(self, piece: str) -> str:
+        text = self._pending + piece
+        tail = _OPEN_TAIL.search(text)
+        self._pending, text = (text[tail.start():], text[: tail.start()]) if tail else ("", text)
+        return MARKER.sub(self._replace, text)
+
+    def flush(self) -> str:
+        text, self._pending = self._pending, ""
+        return MARKER.sub(self._replace, text)
 
 

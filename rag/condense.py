@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from paperchat.rag.text import normalize_title
+from paperchat.rag.names import NameIndex
 from paperchat.rag.types import Answer, Turn
 
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "former": 0}
@@ -44,19 +44,6 @@ class Condensed:
     followup: bool = False
 
 
-class TitleIndex:
-    """Finds collection titles inside free text, in order of appearance."""
-
-    def __init__(self, titles: dict[str, str]):
-        self.by_norm = {normalize_title(t): pid for pid, t in titles.items() if normalize_title(t)}
-        self.titles = titles
-
-    def find(self, text: str) -> list[str]:
-        norm = normalize_title(text)
-        hits = [(norm.find(nt), pid) for nt, pid in self.by_norm.items() if nt and nt in norm]
-        return [pid for _, pid in sorted(hits)]
-
-
 def _history_text(history: list[Turn]) -> str:
     return "\n".join(f"{t.role}: {t.content}" for t in history)
 
@@ -82,13 +69,13 @@ def _pick(question: str, cited: list[str]) -> tuple[list[str], re.Match | None]:
     return [], None
 
 
-def offline_condense(question: str, history: list[Turn], titles: TitleIndex) -> Condensed:
+def offline_condense(question: str, history: list[Turn], titles: NameIndex) -> Condensed:
     """Deterministic condensation; see the module docstring."""
     question = question.strip()
     if not history:
         return Condensed(question)
     answer = _last(history, "assistant")
-    cited = titles.find(answer.content) if answer else []
+    cited = cited_papers(answer.content, titles) if answer else []
     focus, phrase = _pick(question, cited)
     previous = _last(history, "user")
     continues = bool(_CONTINUATION_RE.match(question)) or _is_fragment(question)
@@ -102,6 +89,17 @@ def offline_condense(question: str, history: list[Turn], titles: TitleIndex) -> 
     if prefix:
         return Condensed(prefix + question, cited[:1], True)
     return Condensed(question)
+
+
+_REFERENCE = re.compile(r"^\s*\[\d+\]\s+(.+?)(?:\s+<[^<>\s]*>)?\s*$", re.M)
+
+
+def cited_papers(answer_text: str, titles: NameIndex) -> list[str]:
+    """The papers an earlier answer cited, in order: from its reference lines ('[1] Title'), looked up by exact
+    title; an answer without them (a user's own history) is searched for whole titles."""
+    refs = [titles.paper_for_title(t) for t in _REFERENCE.findall(answer_text)]
+    found = list(dict.fromkeys(pid for pid in refs if pid))
+    return found or titles.find_titles(answer_text)
 
 
 def _is_fragment(question: str) -> bool:

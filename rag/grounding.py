@@ -14,13 +14,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from paperchat.rag.citations import MARKER, marker_numbers
 from paperchat.rag.text import split_sentences
 
 #: Sentence vs its cited passage: cosine similarity at or above this counts as supported.
 THRESHOLD = 0.60
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_LEADING_MARKERS = re.compile(r"^(?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+")
+_LEADING_MARKERS = re.compile(r"^(?:" + MARKER.pattern + r"\s*)+")
 # A list bullet and a bold "**Title**:" lead-in at the start of a line (the offline answer's layout).
 _LINE_LEAD = re.compile(r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?:\*\*[^\n]+?\*\*\s*:\s*)?")
 
@@ -54,17 +54,12 @@ def embed_fn(embedder: Any) -> Embed:
 
 
 def _markers(text: str) -> list[int]:
-    out: list[int] = []
-    for group in _MARKER.findall(text):
-        for part in re.split(r"\s*[,;]\s*", group):
-            if part.isdigit() and int(part) not in out:
-                out.append(int(part))
-    return out
+    return list(dict.fromkeys(n for group in MARKER.findall(text) for n in marker_numbers(group)))
 
 
 def strip_markers(text: str) -> str:
     """Answer text without [n] markers and bold asterisks, for matching and embedding."""
-    text = _MARKER.sub("", text).replace("**", "")
+    text = MARKER.sub("", text).replace("**", "")
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
 
 

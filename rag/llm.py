@@ -1,11 +1,18 @@
-"""LLM mode: LangChain chat model against any OpenAI-compatible endpoint.
+"""LLM mode: LangChain chat model against any OpenAI-compatible endpoint, under one deadline per answer.
 
-The evidence is packed into the prompt up to a token budget (tiktoken), framed as
-data inside <passage> tags; the answer streams back token by token.
+The evidence is packed into the prompt up to a token budget (tiktoken), framed as data inside
+<passage> tags; the answer streams back token by token. Every call of one answer (condensing a
+follow-up, the answer itself) shares one `Deadline` (`llm.timeout`, default 20 s); a stream must start
+within `llm.first_token_timeout` and may not pause for longer than `llm.stall_timeout`. Past any of those
+the call fails with an LLMError and the chain answers offline with a notice, so an answer never waits
+much longer than the deadline, however slow the endpoint.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -23,9 +30,31 @@ from paperchat.rag.types import Evidence
 if TYPE_CHECKING:
     from paperchat.rag.settings import Settings
 
+#: The least time worth starting an LLM call with.
+MIN_CALL_SECONDS = 0.5
+
+
+class Deadline:
+    """The time one answer may still spend waiting for the endpoint."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def check(self, what: str) -> float:
+        """The time left, or an LLMError when too little is left to start `what`."""
+        left = self.remaining()
+        if left < MIN_CALL_SECONDS:
+            raise LLMError(f"the LLM endpoint used up the {self.seconds:g} s deadline before {what}")
+        return left
+
 
 def make_chat_model(settings: Settings, temperature: float | None = None):
-    """A ChatOpenAI for the configured endpoint; created on demand, never at import time."""
+    """A ChatOpenAI for the configured endpoint; created on demand, never at import time. Retries are off:
+    the deadline decides how long an answer may wait, not the client."""
     from langchain_openai import ChatOpenAI
 
     from paperchat.rag.settings import secret
@@ -38,7 +67,7 @@ def make_chat_model(settings: Settings, temperature: float | None = None):
         api_key=secret(cfg.api_key) or secret(settings.openai_api_key) or "not-needed",
         temperature=cfg.temperature if temperature is None else temperature,
         timeout=cfg.timeout,
-        max_retries=1,
+        max_retries=0,
     )
 
 
@@ -77,22 +106,88 @@ def _prompt(system: str, user: str):
     return ChatPromptTemplate.from_messages([("system", system), ("human", user)])
 
 
-def condense_llm(model, question: str, history_text: str) -> str:
-    chain = _prompt(CONDENSE_SYSTEM, CONDENSE_USER) | model
+def _bounded(model, seconds: float):
+    """The model with a client timeout no longer than the time left."""
     try:
-        reply = chain.invoke({"history": history_text, "question": question})
-    except Exception as exc:
-        raise LLMError(f"the LLM endpoint failed while condensing the question: {exc}") from exc
-    text = str(reply.content).strip().strip('"')
-    return text or question
+        return model.bind(timeout=seconds)
+    except (AttributeError, TypeError, ValueError):
+        return model
 
 
-def stream_answer(model, question: str, evidence_text: str) -> Iterator[str]:
-    """Answer tokens as they arrive; endpoint failures become LLMError."""
-    chain = _prompt(ANSWER_SYSTEM, ANSWER_USER) | model
+def condense_llm(model, question: str, history_text: str, deadline: Deadline) -> str:
+    """The standalone query the LLM writes for a follow-up; an LLMError when it fails or is unusable (empty,
+    much longer than the question, several lines): the caller falls back to the offline condenser."""
+    left = deadline.check("condensing the follow-up")
+    chain = _prompt(CONDENSE_SYSTEM, CONDENSE_USER) | _bounded(model, left)
+    out: queue.Queue = queue.Queue()
+
+    def call() -> None:
+        try:
+            out.put(("ok", chain.invoke({"history": history_text, "question": question})))
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting thread
+            out.put(("error", exc))
+
+    threading.Thread(target=call, daemon=True, name="paperchat-condense").start()
     try:
-        for chunk in chain.stream({"evidence": evidence_text, "question": question}):
-            if chunk.content:
-                yield str(chunk.content)
-    except Exception as exc:
-        raise LLMError(f"the LLM endpoint failed: {type(exc).__name__}: {exc}") from exc
+        kind, value = out.get(timeout=left)
+    except queue.Empty:
+        raise LLMError(f"the LLM endpoint did not condense the follow-up within {left:.0f} s") from None
+    if kind == "error":
+        raise LLMError(f"the LLM endpoint failed while condensing the question: {value}") from value
+    return check_condensed(question, str(value.content))
+
+
+def check_condensed(question: str, reply: str) -> str:
+    """The LLM's standalone query if it looks like one: one line, not empty, not far longer than the question
+    (a reply that is an answer or a speech is not a search query)."""
+    text = reply.strip().strip('"').strip()
+    if not text:
+        raise LLMError("the LLM returned an empty standalone query")
+    if "\n" in text or len(text) > max(3 * len(question), len(question) + 300):
+        raise LLMError("the LLM's standalone query was not a query (several lines, or much longer than the "
+                       "question)")
+    return text
+
+
+def stream_answer(model, question: str, evidence_text: str, deadline: Deadline, first_token_timeout: float,
+                  stall_timeout: float) -> Iterator[str]:
+    """Answer tokens as they arrive; an LLMError when the endpoint fails, does not start within the first-token
+    timeout, stalls for longer than the stall timeout, or runs past the deadline."""
+    left = deadline.check("answering")
+    chain = _prompt(ANSWER_SYSTEM, ANSWER_USER) | _bounded(model, left)
+    pieces: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chain.stream({"evidence": evidence_text, "question": question}):
+                if stop.is_set():
+                    return
+                if chunk.content:
+                    pieces.put(("text", str(chunk.content)))
+            pieces.put(("end", None))
+        except Exception as exc:  # noqa: BLE001 - reported to the consumer
+            pieces.put(("error", exc))
+
+    threading.Thread(target=produce, daemon=True, name="paperchat-llm-stream").start()
+    first = True
+    try:
+        while True:
+            wait = min(first_token_timeout if first else stall_timeout, deadline.remaining())
+            try:
+                kind, value = pieces.get(timeout=max(wait, 0.01))
+            except queue.Empty:
+                if deadline.remaining() <= 0.01:
+                    raise LLMError(f"the LLM answer did not finish within the {deadline.seconds:g} s deadline"
+                                   ) from None
+                what = "start" if first else "continue"
+                raise LLMError(f"the LLM stream did not {what} within "
+                               f"{first_token_timeout if first else stall_timeout:g} s") from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise LLMError(f"the LLM endpoint failed: {type(value).__name__}: {value}") from value
+            first = False
+            yield value
+    finally:
+        stop.set()

@@ -12,25 +12,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
-from paperchat.rag.bm25 import BM25Index
 from paperchat.rag.embeddings import embedder_name, make_embedder
-from paperchat.rag.ids import paper_of
-from paperchat.rag.index import ensure_bm25
+from paperchat.rag.ids import chunk_id, paper_of
+from paperchat.rag.index import CollectionIndex, ensure_bm25
 from paperchat.rag.metadata import MetaFilter
+from paperchat.rag.names import NameMatch
 from paperchat.rag.settings import Settings
 from paperchat.rag.store import ChunkRecord, PaperStore
 from paperchat.rag.types import SearchHit
-
-
-def paper_ranking(chunk_ids: Sequence[str]) -> list[str]:
-    """Papers in order of their best chunk."""
-    return list(dict.fromkeys(paper_of(cid) for cid in chunk_ids))
 
 
 def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int) -> dict[str, float]:
@@ -81,6 +72,8 @@ class Rankings:
 
     dense: list[ChunkRecord] = field(default_factory=list)
     lexical: list[tuple[str, float]] = field(default_factory=list)
+    names: list[NameMatch] = field(default_factory=list)  # papers the query calls by title, name or alias
+    query: str = ""  # what both retrievers were asked: the query with acronyms spelled out
 
     @property
     def dense_papers(self) -> dict[str, float]:
@@ -100,10 +93,10 @@ class Retriever:
         self.store = store or PaperStore(
             settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None), create=False
         )
-        self._bm25: BM25Index | None = None
+        self._bm25: CollectionIndex | None = None
         self._bm25_lock = threading.Lock()
 
-    def bm25(self, revision: str | None = None) -> BM25Index:
+    def bm25(self, revision: str | None = None) -> CollectionIndex:
         """The keyword index, reloaded or rebuilt when the collection moved on since it was built.
 
         `revision` is the collection revision when the caller has just read it (one read per question).
@@ -114,15 +107,33 @@ class Retriever:
                 self._bm25 = ensure_bm25(self.store, self.settings, revision)
             return self._bm25
 
-    def rankings(self, query: str, where: MetaFilter | None = None, revision: str | None = None) -> Rankings:
-        """Dense and keyword candidates (`retrieval.candidates` chunks each), both under the same filter."""
-        depth = self.settings.retrieval.candidates
+    def rankings(self, query: str, where: MetaFilter | None = None, revision: str | None = None,
+                 exclude: set[str] | frozenset[str] = frozenset()) -> Rankings:
+        """Dense and keyword candidates (`retrieval.candidates` chunks each), both under the same filter, and
+        the papers the query names. Acronyms the collection defines are spelled out for both retrievers
+        ('DPR' -> 'DPR (dense passage retrieval)'). `exclude`: papers to leave out (the gate's training data
+        asks what the evidence looks like when the right paper is missing)."""
+        cfg = self.settings.retrieval
         if not self.store.exists or not query.strip():
-            return Rankings()
+            return Rankings(query=query)
         where = None if where is None or where.empty else where
-        dense = self.store.query(self.embedder.embed_query(query), depth,
+        index = self.bm25(revision)
+        expanded = query
+        if cfg.expand_acronyms and (longs := index.names.expansions(query)):
+            expanded = f"{query} ({'; '.join(longs)})"
+        dense = self.store.query(self.embedder.embed_query(expanded), cfg.candidates,
                                  where=where.chroma_where() if where else None)
-        return Rankings(dense, self.bm25(revision).search(query, depth, where))
+        lexical = index.search(expanded, cfg.candidates, where)
+        names = index.names.lookup(query) if cfg.name_boost > 0 else []
+        if where is not None and names:
+            allowed = self.store.paper_ids(where={"$and": [{"paper_id": {"$in": [m.paper_id for m in names]}},
+                                                           where.chroma_where()]})
+            names = [m for m in names if m.paper_id in allowed]
+        if exclude:
+            dense = [d for d in dense if d.paper_id not in exclude]
+            lexical = [(cid, s) for cid, s in lexical if paper_of(cid) not in exclude]
+            names = [m for m in names if m.paper_id not in exclude]
+        return Rankings(dense, lexical, names, expanded)
 
     def search(self, query: str, k: int | None = None, where: MetaFilter | None = None,
                revision: str | None = None) -> list[SearchHit]:
@@ -134,10 +145,15 @@ class Retriever:
         cfg = self.settings.retrieval
         dense_best, bm25_best = found.dense_papers, found.lexical_papers
         fused = fuse_papers(dense_best, bm25_best, cfg)
+        named = {m.paper_id: m for m in found.names}
+        for pid, match in named.items():  # a paper the query calls by name comes first
+            fused[pid] = fused.get(pid, 0.0) + cfg.name_boost * match.score
         chunk_scores = fuse_papers({d.id: d.similarity or 0.0 for d in found.dense}, dict(found.lexical), cfg)
         best_chunk: dict[str, str] = {}
         for cid in sorted(chunk_scores, key=lambda c: -chunk_scores[c]):
             best_chunk.setdefault(paper_of(cid), cid)
+        for pid in named:
+            best_chunk.setdefault(pid, chunk_id(pid, 0))
         top = top_papers(fused, k)
         records = self._chunks([best_chunk[p] for p in top], {d.id: d for d in found.dense})
         d_rank = {p: i for i, p in enumerate(dense_best, 1)}
@@ -149,7 +165,8 @@ class Retriever:
                 continue
             hits.append(SearchHit.from_record(record, score=round(fused[pid], 6), dense_rank=d_rank.get(pid),
                                               bm25_rank=b_rank.get(pid), dense_score=dense_best.get(pid),
-                                              bm25_score=bm25_best.get(pid)))
+                                              bm25_score=bm25_best.get(pid),
+                                              name_match=named[pid].how if pid in named else None))
         return hits
 
     def _chunks(self, chunk_ids: list[str], known: dict[str, ChunkRecord]) -> dict[str, ChunkRecord]:
@@ -159,17 +176,3 @@ class Retriever:
 
     def close(self) -> None:
         self.store.close()
-
-
-class PaperRetriever(BaseRetriever):
-    """The hybrid retriever as a LangChain retriever: one Document per paper, best chunk as content."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    retriever: Retriever
-    k: int = 10
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [
-            Document(page_content=h.text, metadata=h.model_dump(exclude={"text"}))
-            for h in self.retriever.search(query, self.k)
-        ]

@@ -47,7 +47,7 @@ class EmbeddingSettings(_Group):
     base_url: str | None = Field(None, description="Embeddings endpoint for the openai backend")
     api_key: SecretStr | None = Field(None, description="Key for the embeddings endpoint (falls back to "
                                       "OPENAI_API_KEY)")
-    batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding call")
+    batch_size: int = Field(64, ge=1, le=1_000_000, description="Texts per embedding call")
     concurrency: int = Field(2, ge=1, le=64, description="Embedding requests in flight at once (openai backend)")
     threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: one per core)")
 
@@ -73,6 +73,10 @@ class RetrievalSettings(_Group):
     dense_share: float = Field(0.6, ge=0, le=1, description="convex fusion: weight of the dense score (BM25: 1 - it)")
     rrf_k: int = Field(2, ge=1, description="rrf fusion: the rank constant")
     rrf_bm25_weight: float = Field(1.2, ge=0, description="rrf fusion: weight of the BM25 ranking (dense: 1)")
+    name_boost: float = Field(1.0, ge=0, description="Added to the fused score of a paper the query calls by its "
+                              "title, name or acronym (times the match's strength; 0 turns name lookups off)")
+    expand_acronyms: bool = Field(True, description="Spell out acronyms the collection defines in the query "
+                                  "('DPR' -> 'dense passage retrieval') for both retrievers")
 
 
 class LLMSettings(_Group):
@@ -96,11 +100,9 @@ class AnswerSettings(_Group):
     max_passage_chunks: int = Field(4, ge=1, description="Papers up to this many chunks are given whole; "
                                     "longer ones as the best chunk and its neighbours")
     gate_depth: int = Field(3, ge=1, description="Top papers the answer gate looks at")
-    min_similarity: float = Field(0.3, description="Gate: best question-sentence cosine similarity to answer")
-    min_coverage: float = Field(0.05, description="Gate: IDF-weighted share of question terms in the best paper")
-    min_asked_coverage: float = Field(0.6, description="Gate: share of what a wh-question asks for "
-                                      "('learning rate') found in one passage")
-    max_unknown_share: float = Field(0.45, description="Gate: share of question terms the collection never uses")
+    min_confidence: float | None = Field(None, ge=0, le=1, description="The gate's operating point: answer when "
+                                         "its confidence is at least this (unset: the trained model's own, chosen "
+                                         "by cross-validation for false refusal <= 5%)")
     lexical_weight: float = Field(0.1, ge=0, description="Weight of term coverage in sentence scores")
     repeat_penalty: float = Field(0.2, ge=0, description="Penalty for sentences an earlier answer already gave")
     name_bonus: float = Field(0.1, ge=0, description="Bonus for papers the question calls by name "
@@ -114,6 +116,9 @@ class AnswerSettings(_Group):
                                       "sentence is within this of the best are cited")
     sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")
     max_papers: int = Field(4, ge=1, description="Papers a multi-paper answer may cite")
+    min_paper_coverage: float = Field(0.5, ge=0, le=1, description="Multi-paper questions: a paper is cited only "
+                                      "when its passage covers at least this share of the best paper's coverage "
+                                      "of the question's terms")
     min_sentences: int = Field(2, ge=1, description="Sentences in an offline answer, at least")
     max_sentences: int = Field(6, ge=1, description="Sentences in an offline answer, at most")
 
@@ -267,3 +272,29 @@ def load_settings(**overrides: Any) -> Settings:
     if problems or settings is None:
         raise SettingsError("bad setting: " + "; ".join(dict.fromkeys(problems)))
     return settings
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting, commented out, with its meaning and default (a test keeps the
+    file equal to this)."""
+    def walk(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for name, info in model.model_fields.items():
+            if isinstance(info.validation_alias, str):
+                yield info.validation_alias, info
+            elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                yield from walk(info.annotation, prefix + name.upper() + "__")
+            else:
+                yield ENV_PREFIX + prefix + name.upper(), info
+
+    lines = ["# paperchat settings: copy to .env (or export them) and uncomment what you change.",
+             "# Every PAPERCHAT_* variable is checked: a misspelled name or a bad value is an error naming it."]
+    group = None
+    for var, info in walk(Settings):
+        name = var.removeprefix(ENV_PREFIX).split("__")[0].lower() if "__" in var else "general"
+        if name != group:
+            lines += ["", f"# --- {name}"]
+            group = name
+        default = info.default
+        shown = "" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        lines += [f"# {info.description}", f"# {var}={shown}"]
+    return "\n".join(lines) + "\n"

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 
-from paperchat.rag.bm25 import tokenize
+from paperchat.rag.names import normalize_title  # noqa: F401  (titles are compared in one way, defined there)
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """The keyword index's terms: bm25s' English stopwords removed, Snowball-stemmed."""
+    import bm25s
+
+    out = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return [list(doc) for doc in out]
+
 
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bapprox)"
 _SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_TAG_END = re.compile(r"(</?[A-Za-z][\w-]{0,20}>)\s+(?=[A-Z0-9\"'(\[])")
 
 #: Words that say what kind of question it is, not what it is about.
 QUESTION_WORDS = {
@@ -46,8 +65,10 @@ def clean_text(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of an abstract; abbreviations such as e.g., i.e. and et al. do not end one."""
-    parts = _SENTENCE_END.split(" ".join(text.split()))
+    """Sentences of an abstract; abbreviations such as e.g., i.e. and et al. do not end one. A markup tag
+    ('</system>') ends one too, so text smuggled in after a tag is not glued to the next real sentence."""
+    parts = [part for piece in _TAG_END.sub("\\1\0", " ".join(text.split())).split("\0")
+             for part in _SENTENCE_END.split(piece)]
     return [p.strip() for p in parts if len(p.strip()) > 1]
 
 
@@ -66,10 +87,6 @@ def body_of(chunk_text: str, title: str) -> str:
     return chunk_text[len(prefix):] if chunk_text.startswith(prefix) else chunk_text
 
 
-def normalize_title(title: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", title.lower()).split())
-
-
 #: Outcome words: every abstract reports some, so asking for them is not asking for a detail.
 GENERIC_ASKED = {"gain", "improv", "result", "perform", "benefit", "effect", "impact", "advantag", "contribut",
                  "idea", "problem", "goal", "purpos", "limit", "outcom", "conclus", "insight", "lesson"}
@@ -82,6 +99,7 @@ def asked_terms(question: str) -> list[str]:
     titles (put there when a follow-up was resolved) are not part of what is asked.
     """
     question = re.sub(r'"[^"]*"', " ", question)
+    question = re.sub(r"\([^()]*\)", " ", question)  # 'What training cost (time, GPU-hours or money) does'
     found: list[str] = []
     for pattern in _ASKED:
         for match in pattern.finditer(question):
@@ -113,3 +131,59 @@ def merge_overlapping(pieces: list[str]) -> str:
                 break
         merged = piece if not merged else merged + ("" if overlap else " ") + piece[overlap:]
     return merged.strip()
+
+
+# ------------------------------------------------------------------------------------- sentences to avoid
+
+#: Sentences that say nothing about the question: code and data links, "in this paper we" framing.
+_BOILERPLATE = re.compile(
+    r"(?:https?://|www\.|github\.com"
+    r"|\bcode (?:and \w+ )?(?:is|are|will be) (?:publicly |freely )?(?:available|released)"
+    r"|\b(?:is|are) (?:publicly |freely )?available (?:at|on|from)\b|\bwe (?:release|open[- ]source|make)\b.{0,40}"
+    r"\b(?:code|models?|data(?:set)?s?|weights)\b|^(?:in this (?:paper|work|study|article)|this (?:paper|work|"
+    r"article))(?:,)? we\b[^.]{0,60}(?:propose|present|introduce|study|investigate|explore|address)\w*\b[^.]{0,40}\.?$"
+    r"|\bproject page\b|\bsupplementary material\b)",
+    re.I)
+#: Sentences addressed to a model rather than a reader: instructions, role markers, tag escapes.
+_INSTRUCTION = re.compile(
+    r"(?:\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|rules?|prompts?|above|previous)\b"
+    r"|\b(?:system|assistant|user|developer)\s*(?:prompt|message|mode)?\s*:|\byou are (?:now|an?|the)\b"
+    r"|\b(?:new|updated) instructions?\b|\b(?:say|respond|reply|answer|print|output)\b.{0,30}\b(?:only|exactly)\b"
+    r"|\bdeveloper mode\b|\bjailbreak|</?\s*(?:passage|evidence|system|instructions?|prompt)\b|<\|[a-z_]+\|>"
+    r"|\[/?(?:INST|SYS)\]|\bas an ai\b|\bpwned\b)",
+    re.I)
+_PAPER_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;–-]\s*\d+)*\s*)\]")
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """A sentence no answer should quote: a link to code or data, or pure framing ('In this paper, we
+    propose a method.')."""
+    return bool(_BOILERPLATE.search(sentence))
+
+
+def is_instruction(sentence: str) -> bool:
+    """A sentence addressed to a model (an injected instruction, a role marker, a tag escape): never quoted
+    as an answer, and shown in the trace as filtered."""
+    return bool(_INSTRUCTION.search(sentence))
+
+
+def neutralise_markers(text: str) -> str:
+    """Citation-like markers inside paper text ('as shown in [7]') become '(ref. 7)', so only the answer
+    composer's own markers ever cite."""
+    return _PAPER_MARKER.sub(lambda m: f"(ref. {m.group(1).strip()})", text)
+
+
+# ------------------------------------------------------------------------------------- multi-part questions
+
+_ASK_SPLIT = re.compile(
+    r"\?\s+(?=\S)|[,;]?\s+(?:and|but|also)\s+(?=(?:what|which|how|why|when|where|who|whose|does|do|did|is|are|"
+    r"can|could|was|were|by how much|to what extent)\b)",
+    re.I)
+
+
+def split_asks(question: str) -> list[str]:
+    """A question's asks: 'What does GaLore propose, and how much memory does it save?' -> two asks. A
+    question with one ask is returned whole. Each ask keeps enough of the subject to stand alone."""
+    parts = [p.strip(" ?,;") for p in _ASK_SPLIT.split(question.strip()) if p and p.strip(" ?,;")]
+    parts = [p for p in parts if len(p.split()) >= 2]
+    return parts if len(parts) >= 2 else [question.strip()]

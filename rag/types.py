@@ -54,15 +54,16 @@ class SearchHit(BaseModel):
     text: str = Field(description="The best matching chunk's text")
     chunk_id: str
     url: str | None = None
-    authors: list[str] = Field(default_factory=list)
+    doi: str | None = None
+    arxiv_id: str | None = None
     year: int | None = None
+    authors: list[str] = Field(default_factory=list)
+    venue: str | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
     dense_score: float | None = None
     bm25_score: float | None = None
-    venue: str | None = None
-    doi: str | None = None
-    arxiv_id: str | None = None
+    name_match: str | None = Field(None, description="How the query named the paper (title, name, alias, fuzzy)")
     page_start: int | None = Field(None, description="First page of the best chunk (full-text papers)")
     page_end: int | None = None
 
@@ -72,26 +73,50 @@ class SearchHit(BaseModel):
         meta = record.metadata
         year = meta.get("year")
         return cls(paper_id=record.paper_id, title=record.title, score=score, text=record.text or "",
-                   chunk_id=record.id, url=meta.get("url"), authors=[a for a in str(meta.get("authors") or "")
-                                                                     .split("; ") if a],
-                   year=year if isinstance(year, int) else None, venue=meta.get("venue"), doi=meta.get("doi"),
-                   arxiv_id=meta.get("arxiv_id"), page_start=meta.get("page_start"), page_end=meta.get("page_end"),
-                   **ranks)
+                   chunk_id=record.id, url=meta.get("url"), doi=meta.get("doi"), arxiv_id=meta.get("arxiv_id"),
+                   year=year if isinstance(year, int) else None,
+                   authors=[a for a in str(meta.get("authors") or "").split("; ") if a], venue=meta.get("venue"),
+                   page_start=meta.get("page_start"), page_end=meta.get("page_end"), **ranks)
+
+    def ref(self) -> dict:
+        """The paper fields a citation or source copies."""
+        return {k: getattr(self, k) for k in PaperRef.model_fields}
 
 
-class Citation(BaseModel):
+class PaperRef(BaseModel):
+    """What a citation, a source and a piece of evidence say about their paper (for links and BibTeX)."""
+
+    title: str
+    paper_id: str
+    url: str | None = None
+    doi: str | None = None
+    arxiv_id: str | None = None
+    year: int | None = None
+    authors: list[str] = Field(default_factory=list)
+    venue: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        """Where a reader checks the paper: its DOI, else its arXiv page, else its own URL."""
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        if self.arxiv_id:
+            return f"https://arxiv.org/abs/{self.arxiv_id}"
+        return self.url
+
+    def ref(self) -> dict:
+        """The paper fields alone (what a citation or a source copies)."""
+        return {k: getattr(self, k) for k in PaperRef.model_fields}
+
+
+class Citation(PaperRef):
     n: int
-    title: str
-    paper_id: str
-    url: str | None = None
     quote: str = ""
+    page: int | None = Field(None, description="The page the quote is on (full-text papers)")
 
 
-class Source(BaseModel):
-    title: str
-    paper_id: str
+class Source(PaperRef):
     score: float
-    url: str | None = None
 
 
 class Turn(BaseModel):
@@ -110,31 +135,39 @@ class Answer(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     mode: Literal["llm", "extractive"]
     model: str
+    confidence: float | None = Field(None, description="The answer gate's probability that the evidence answers "
+                                     "the question (calibrated; the answer is given at answer.min_confidence)")
+    filter: dict | None = Field(None, description="The metadata filter applied: given, or parsed from the question")
     notice: str | None = Field(default=None, description="e.g. fell back to offline mode")
     unsupported: list[str] = Field(
         default_factory=list, description="Answer sentences the passage they cite does not support (LLM mode)"
     )
+    trace: dict = Field(default_factory=dict, description="How the answer was made: names found, gate features, "
+                        "filtered sentences, the raw LLM text")
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class Evidence(BaseModel):
+class Evidence(PaperRef):
     """A retrieved passage as numbered in the prompt and the answer: [n]."""
 
     n: int
-    paper_id: str
-    title: str
-    text: str = Field(description="The passage without its title line")
-    url: str | None = None
+    text: str = Field(description="The passage without its title line; citation-like markers in it neutralised")
     score: float = 0.0
     dense_score: float | None = None
+    pages: list[tuple[int, int, int]] = Field(default_factory=list, description="(start, end, page) character "
+                                              "spans of the text, for full-text passages")
+
+    def page_of(self, quote: str) -> int | None:
+        """The page a quoted sentence of this passage is on (None for abstracts)."""
+        at = self.text.find(quote)
+        if at < 0 or not self.pages:
+            return None
+        return next((page for start, end, page in self.pages if start <= at < end), None)
 
 
 class StreamEvent(BaseModel):
-    """What Assistant.stream yields: text to append, a reset (clear: fallback), and the final Answer.
+    """What an answer stream yields: text to append (`delta`), or `reset` (clear what is shown: the LLM failed
+    and the answer restarts offline; `text` says why)."""
 
-    See Assistant.stream for how a front end should render them.
-    """
-
-    kind: Literal["delta", "reset", "answer"]
+    kind: Literal["delta", "reset"]
     text: str = ""
-    answer: Answer | None = None

@@ -61,27 +61,55 @@ def hash_embedding(text: str, dim: int = 64) -> list[float]:
 
 
 class FakeEmbeddings(Embeddings):
-    """Deterministic, fast and loosely lexical; records every text it embeds for documents."""
+    """The tests' one fake embedder: deterministic, fast, offline; records every text it embeds.
 
-    name = "fake-hash-64"
-    dimension = 64
+    `kind` chooses how words become vectors:
+    - "random" (default): each lowercase word a fixed random unit vector, summed (loosely lexical);
+    - "hash": a bag of words, each word adding 1 to bucket sha256(word) % dimension;
+    - "vocab": each new word its own axis, so texts without shared words are exactly orthogonal (the
+      cosine of two texts is known by hand).
+    The result is L2-normalised.
+    """
 
-    def __init__(self) -> None:
+    #: A subclass may fix its model's name and dimension (a "different model" for mismatch tests).
+    model_name: str | None = None
+    model_dimension: int | None = None
+
+    def __init__(self, kind: str = "random", dimension: int = 64, name: str | None = None) -> None:
+        self.kind = kind
+        self.dimension = self.model_dimension or dimension
+        default = "fake-hash-64" if kind == "random" and self.dimension == 64 else f"fake-{kind}-{self.dimension}"
+        self.name = name or self.model_name or default
         self.texts: list[str] = []
         self.queries: list[str] = []
+        self.calls = 0
+        self.vocab: dict[str, int] = {}
 
     @property
     def count(self) -> int:
         """Document texts embedded so far (queries are counted separately)."""
         return len(self.texts)
 
+    def vector(self, text: str) -> list[float]:
+        if self.kind == "random":
+            return hash_embedding(text, self.dimension)
+        vec = np.zeros(self.dimension, dtype=np.float64)
+        for word in _WORD.findall(text.lower()):
+            if self.kind == "hash":
+                vec[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % self.dimension] += 1
+            else:
+                vec[self.vocab.setdefault(word, len(self.vocab))] += 1
+        norm = float(np.linalg.norm(vec))
+        return (vec / norm if norm else vec).tolist()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
         self.texts.extend(texts)
-        return [hash_embedding(t, self.dimension) for t in texts]
+        return [self.vector(t) for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
         self.queries.append(text)
-        return hash_embedding(text, self.dimension)
+        return self.vector(text)
 
 
 # ------------------------------------------------------------------------------------- environment

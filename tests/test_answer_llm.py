@@ -15,6 +15,7 @@ from openai_stub import StubOpenAI, closed_port_url
 from paperchat.ingest.pipeline import ingest_paths
 from paperchat.ingest.readers import read_papers
 from paperchat.rag.assistant import EXTRACTIVE_MODEL, NOT_FOUND, Assistant
+from paperchat.rag.errors import PaperchatError
 from paperchat.rag.llm import pack_evidence
 from paperchat.rag.prompts import ANSWER_SYSTEM, CONDENSE_SYSTEM
 from paperchat.rag.settings import BUNDLED_PAPERS, LLMSettings
@@ -139,16 +140,16 @@ def test_citations_follow_the_passage_numbers_the_llm_was_shown(small, stub):
 def test_streamed_reply_grows_in_deltas_then_one_answer(small, stub):
     stub.queue(GOOD_REPLY)
 
-    events = list(llm_assistant(small, stub.base_url).stream(QUESTION))
+    stream = llm_assistant(small, stub.base_url).stream(QUESTION)
+    events = list(stream)
 
-    assert [e.kind for e in events].count("answer") == 1 and events[-1].kind == "answer"
-    deltas = [e.text for e in events[:-1]]
-    assert all(e.kind == "delta" for e in events[:-1])
+    deltas = [e.text for e in events]
+    assert all(e.kind == "delta" for e in events)
     assert len(deltas) >= 5, deltas
     shown = ["".join(deltas[: i + 1]) for i in range(len(deltas))]
     assert all(len(a) < len(b) for a, b in zip(shown, shown[1:]))
-    assert shown[-1] == GOOD_REPLY == events[-1].answer.answer
-    assert events[-1].answer.mode == "llm"
+    assert shown[-1] == GOOD_REPLY == stream.answer().answer
+    assert stream.answer().mode == "llm"
 
 
 def test_follow_up_is_condensed_by_the_llm_with_the_history(small, stub):
@@ -183,7 +184,9 @@ def test_marker_to_a_missing_passage_is_removed(small, stub):
     answer = llm_assistant(small, stub.base_url).ask(QUESTION)
 
     assert answer.mode == "llm" and answer.status == "answered"
-    assert "[9]" not in answer.answer and answer.answer.endswith("Gradients are tiny.")
+    # the sentence left without a valid citation is kept but flagged, so no link vouches for it
+    assert "[9]" not in answer.answer and answer.answer.endswith("Gradients are tiny. [unsupported]")
+    assert answer.unsupported == ["Gradients are tiny."]
     assert [c.n for c in answer.citations] == [1]
     assert [c.paper_id for c in answer.citations] == ["p-sparse"]
 
@@ -191,8 +194,9 @@ def test_marker_to_a_missing_passage_is_removed(small, stub):
 def test_only_invalid_markers_fall_back_to_extractive_with_a_notice(small, stub):
     stub.queue("Communication volume drops a lot [7]. Nothing else matters [9].")
 
-    events = list(llm_assistant(small, stub.base_url).stream(QUESTION))
-    answer = events[-1].answer
+    stream = llm_assistant(small, stub.base_url).stream(QUESTION)
+    events = list(stream)
+    answer = stream.answer()
 
     assert (answer.mode, answer.model, answer.status) == ("extractive", EXTRACTIVE_MODEL, "answered")
     assert answer.notice and "offline" in answer.notice and "not exist" in answer.notice
@@ -200,7 +204,7 @@ def test_only_invalid_markers_fall_back_to_extractive_with_a_notice(small, stub)
     assert "[7]" not in answer.answer and "[9]" not in answer.answer
     kinds = [e.kind for e in events]
     assert "reset" in kinds, "the streamed LLM text was shown, so the UI must be told to start again"
-    after_reset = "".join(e.text for e in events[kinds.index("reset") + 1:-1])
+    after_reset = "".join(e.text for e in events[kinds.index("reset") + 1:])
     assert after_reset == answer.answer
 
 
@@ -226,8 +230,9 @@ def test_empty_reply_falls_back_to_extractive(small, stub):
 def test_cannot_answer_reply_is_not_found(small, stub):
     stub.queue("CANNOT_ANSWER")
 
-    events = list(llm_assistant(small, stub.base_url).stream(QUESTION))
-    answer = events[-1].answer
+    stream = llm_assistant(small, stub.base_url).stream(QUESTION)
+    events = list(stream)
+    answer = stream.answer()
 
     assert (answer.status, answer.mode, answer.model) == ("not_found", "llm", "stub-model")
     assert answer.answer == NOT_FOUND and answer.citations == []
@@ -278,11 +283,10 @@ def test_extractive_mode_can_be_forced_with_an_endpoint_configured(small, stub):
     assert stub.requests == []
 
 
-def test_llm_mode_without_an_endpoint_answers_offline(small):
+def test_llm_mode_without_an_endpoint_is_a_clear_error(small):
     settings, embedder = small
-    answer = Assistant(settings, embedder=embedder).ask(QUESTION, mode="llm")
-
-    assert answer.mode == "extractive" and answer.citations
+    with pytest.raises(PaperchatError, match="--mode llm needs an OpenAI-compatible endpoint"):
+        Assistant(settings, embedder=embedder).ask(QUESTION, mode="llm")
 
 
 def test_prompt_evidence_is_packed_to_the_configured_budget(small, stub, monkeypatch):

@@ -13,7 +13,7 @@ from paperchat.ingest.pipeline import ingest_paths
 from paperchat.ingest.readers import read_papers
 from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
 from paperchat.rag.condense import history_entry
-from paperchat.rag.extractive import names_paper
+from paperchat.rag.names import NameIndex
 from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
 from paperchat.rag.types import Answer
 
@@ -130,11 +130,18 @@ def test_a_paper_called_by_its_name_is_the_one_quoted(assistant):
     assert not {c.quote for c in follow.citations} & {c.quote for c in first.citations}
 
 
-def test_names_paper_matches_the_title_before_its_colon():
-    assert names_paper("How does GaLore reduce memory?", GALORE)
-    assert not names_paper("How does GaLore reduce memory?", "Natural GaLore: Accelerating GaLore for LLMs")
-    assert not names_paper("How does GaLoreX work?", GALORE)  # whole words only
-    assert not names_paper("How do deep nets train?", SUBLINEAR)  # no colon: no short name
+def test_the_name_index_prefers_the_paper_named_exactly():
+    natural = "Natural GaLore: Accelerating GaLore for LLMs"
+    index = NameIndex.build([("g", GALORE, "We propose Gradient Low-Rank Projection (GaLore), a training strategy."),
+                             ("n", natural, "Natural GaLore improves GaLore with natural gradients."),
+                             ("s", SUBLINEAR, "We reduce memory with checkpointing.")])
+    assert [(m.paper_id, m.how) for m in index.lookup("How does GaLore reduce memory?")] == \
+        [("g", "name"), ("n", "alias")]
+    assert [m.paper_id for m in index.lookup("How does Natural GaLore differ?")] == ["n"]
+    # whole words only: a near miss is at most a weak fuzzy match, never "named"
+    assert all(m.how == "fuzzy" and m.score < 0.9 for m in index.lookup("How does GaLoreX work?"))
+    assert index.lookup("How do deep nets train?") == []  # no colon, no coined name: no short name
+    assert index.expansions("What does GaLore save?") == ["gradient low-rank projection"]
 
 
 # ------------------------------------------------------------------------------------- honest refusals
@@ -268,13 +275,13 @@ def test_answer_json_has_every_field(answered):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("question", [GALORE_Q, OFF_TOPIC])
-def test_stream_yields_deltas_then_exactly_one_answer(assistant, question):
-    events = list(assistant.stream(question))
+def test_stream_yields_deltas_then_gives_the_answer(assistant, question):
+    stream = assistant.stream(question)
+    events = list(stream)
 
-    kinds = [e.kind for e in events]
-    assert kinds[-1] == "answer" and kinds.count("answer") == 1
-    assert set(kinds[:-1]) == {"delta"}
-    assert "".join(e.text for e in events[:-1]) == events[-1].answer.answer
+    assert {e.kind for e in events} == {"delta"}
+    assert "".join(e.text for e in events) == stream.answer().answer
+    assert stream.answer() is stream.answer(), "the answer is computed once"
 
 
 # ------------------------------------------------------------------------------------- prompt injection

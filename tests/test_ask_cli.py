@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, subprocess_env
+from openai_stub import StubOpenAI
 
 from paperchat.rag.settings import PACKAGE_ROOT
 
@@ -136,3 +138,22 @@ def test_chat_keeps_the_conversation_and_says_when_the_papers_do_not_answer(home
     assert "collection does not say" in out.lower()
     tail = out.split("Closest papers (not cited):")[1]
     assert "References:" not in tail and "\n- " in tail
+
+
+@pytest.mark.slow
+def test_llm_chat_streams_markers_numbered_like_its_reference_list(home, tmp_path):
+    """In LLM mode the chat prints the streamed text, then the references: the [n] in the text must point at
+    the reference with that number, although the LLM numbered by passage ([2] before [1])."""
+
+    with StubOpenAI() as stub:
+        stub.queue("GaLore projects gradients to a low rank [2]. It keeps full-parameter learning [1].")
+        env = subprocess_env(PAPERCHAT_LLM__BASE_URL=stub.base_url, PAPERCHAT_LLM__MODEL="stub-model",
+                             PAPERCHAT_LLM__API_KEY="test")
+        done = run_cli(["--home", str(home), "chat"], cwd=tmp_path, input=f"{GALORE_Q}\nexit\n", env=env)
+        prompt = stub.chat_requests[-1]["messages"][-1]["content"]
+        shown = {int(n): title for n, title in re.findall(r'<passage n="(\d+)" title="([^"]*)">', prompt)}
+    assert done.returncode == 0, done.stderr
+    text, _, refs = done.stdout.partition("References:")
+    assert "projects gradients to a low rank [1]. It keeps full-parameter learning [2]." in text
+    references = dict(re.findall(r"^\[(\d+)\] (.+?)(?: <[^>]*>)?$", refs, re.M))
+    assert (references["1"], references["2"]) == (shown[2], shown[1])

@@ -6,7 +6,8 @@ import pytest
 
 from paperchat.rag import prompts
 from paperchat.rag.assistant import as_turns
-from paperchat.rag.condense import TitleIndex, history_entry, history_for_prompt, offline_condense
+from paperchat.rag.condense import history_entry, history_for_prompt, offline_condense
+from paperchat.rag.names import NameIndex
 from paperchat.rag.types import Answer, Citation, Turn
 
 TITLES = {
@@ -15,7 +16,7 @@ TITLES = {
     "p-gamma": "Gamma Kernels for Fast Inference",
     "p-delta": "Delta Tuning of Vision Models",
 }
-INDEX = TitleIndex(TITLES)
+INDEX = NameIndex(titles=TITLES)
 FIRST_QUESTION = "Which papers make training cheaper?"
 
 
@@ -39,7 +40,7 @@ THREE = history("p-alpha", "p-beta", "p-gamma")
 def test_title_index_finds_titles_in_order_of_appearance():
     text = f"first {TITLES['p-gamma']} then {TITLES['p-alpha'].upper()} but not Beta Networks"
 
-    assert INDEX.find(text) == ["p-gamma", "p-alpha"]
+    assert INDEX.find_titles(text) == ["p-gamma", "p-alpha"]
 
 
 def test_no_history_leaves_the_question_unchanged():

@@ -13,16 +13,13 @@ Also: dataset loading and its errors, new cases from conversations, compare, and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
 
-import numpy as np
 import pytest
-from conftest import make_settings, run_cli, write_jsonl
-from langchain_core.embeddings import Embeddings
+from conftest import FakeEmbeddings, make_settings, run_cli, write_jsonl
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -58,24 +55,9 @@ FILLERS = ["Training Compute-Optimal Large Language Models", "Training Verifiers
            "Internal Covariate Shift"]
 
 
-class HashEmbeddings(Embeddings):
-    """Deterministic bag of words: each lowercase word adds 1 to bucket sha256(word) % 256; L2-normalised."""
-
-    name = "test-hash-bow-256"
-    dimension = 256
-
-    def _vec(self, text: str) -> list[float]:
-        vec = np.zeros(self.dimension, dtype=np.float32)
-        for word in re.findall(r"[a-z0-9]+", text.lower()):
-            vec[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % self.dimension] += 1
-        norm = float(np.linalg.norm(vec))
-        return (vec / norm if norm else vec).tolist()
-
-    def embed_documents(self, texts):
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text):
-        return self._vec(text)
+def HashEmbeddings() -> FakeEmbeddings:  # noqa: N802 - reads like the class it was
+    """Bag of words in 256 hashed buckets, the embedder this module's exact numbers were computed with."""
+    return FakeEmbeddings("hash", 256, "test-hash-bow-256")
 
 
 @pytest.fixture(scope="module")
@@ -626,4 +608,4 @@ def test_cli_beir_ingests_its_own_collection_and_prints_the_table(tmp_path, monk
     from paperchat.rag.store import PaperStore
 
     settings = make_settings(home, collection="beir-tinybeir")
-    assert PaperStore(settings, HashEmbeddings.name, HashEmbeddings.dimension, create=False).count() == 3
+    assert PaperStore(settings, "test-hash-bow-256", 256, create=False).count() == 3

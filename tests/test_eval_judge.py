@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 
-import numpy as np
 import pytest
-from conftest import make_settings, write_jsonl
-from langchain_core.embeddings import Embeddings
+from conftest import FakeEmbeddings, make_settings, write_jsonl
 
 from paperchat.evals.judge import MAX_FAILURES, SKIPPED_NOTE, Judge, judge_for, parse_score
 from paperchat.evals.runner import run_eval
@@ -120,24 +116,6 @@ def test_a_judge_can_wrap_any_chat_model():
 # ------------------------------------------------------------------------------------ in a run
 
 
-class BagEmbeddings(Embeddings):
-    """Bag of words hashed into 128 buckets, L2-normalised."""
-
-    name = "test-bag-128"
-    dimension = 128
-
-    def _vec(self, text):
-        vec = np.zeros(self.dimension)
-        for word in re.findall(r"[a-z0-9]+", text.lower()):
-            vec[int(hashlib.sha256(word.encode()).hexdigest(), 16) % self.dimension] += 1
-        return (vec / (np.linalg.norm(vec) or 1.0)).tolist()
-
-    def embed_documents(self, texts):
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text):
-        return self._vec(text)
-
 
 PAPERS = [
     {"id": "perseus", "title": "Perseus: Removing Energy Bloat",
@@ -168,7 +146,7 @@ class Scripted:
 def test_run_eval_records_judge_scores(tmp_path):
     from paperchat.ingest.pipeline import ingest_paths
 
-    embedder = BagEmbeddings()
+    embedder = FakeEmbeddings("hash", 128)
     dataset = write_jsonl(tmp_path / "judge.jsonl", [
         {"id": "single-01", "type": "single", "question": "How much energy does Perseus save?",
          "gold_titles": ["Perseus: Removing Energy Bloat"], "answer_points": ["by up to 30%"]},

@@ -8,11 +8,9 @@ repeated words.
 from __future__ import annotations
 
 import math
-import re
 
-import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
+from conftest import FakeEmbeddings
 
 from paperchat.evals.grounding import (
     POINT_THRESHOLD,
@@ -31,39 +29,13 @@ from paperchat.evals.grounding import (
 from paperchat.rag.extractive import SentenceCache
 from paperchat.rag.types import Answer, Citation
 
-
-class VocabEmbeddings(Embeddings):
-    """Each new lowercase word gets the next axis; a text is its L2-normalised word-count vector."""
-
-    name = "test-vocab"
-    dimension = 512
-
-    def __init__(self):
-        self.vocab: dict[str, int] = {}
-        self.calls = 0
-
-    def _vec(self, text: str) -> list[float]:
-        vec = np.zeros(self.dimension)
-        for word in re.findall(r"[a-z0-9]+", text.lower()):
-            vec[self.vocab.setdefault(word, len(self.vocab))] += 1
-        norm = np.linalg.norm(vec)
-        return (vec / norm if norm else vec).tolist()
-
-    def embed_documents(self, texts):
-        self.calls += 1
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text):
-        return self._vec(text)
-
-
 PASSAGE_1 = "Alpha beta gamma delta. Epsilon zeta eta theta iota kappa lambda mu."
 PASSAGE_2 = "Red green blue yellow. Cyan magenta black white."
 
 
 @pytest.fixture
 def emb():
-    return VocabEmbeddings()
+    return FakeEmbeddings("vocab", 512)
 
 
 # ------------------------------------------------------------------------------------ sentences

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import FakeEmbeddings, make_settings
-from langchain_core.documents import Document
 
-from paperchat.rag.retrieval import PaperRetriever, Retriever, convex, paper_ranking, rrf
+from paperchat.rag.retrieval import Retriever, convex, rrf
 
 # Questions written without the distinctive words of the paper's title.
 PARAPHRASES = [
@@ -102,21 +101,6 @@ def test_k_limits_the_rows(retriever):
     assert len(retriever.search("language models", 1)) == 1
 
 
-@pytest.mark.slow
-def test_langchain_retriever_returns_documents_with_title(retriever):
-    question, title = PARAPHRASES[0]
-
-    docs = PaperRetriever(retriever=retriever, k=3).invoke(question)
-
-    assert len(docs) == 3
-    assert all(isinstance(d, Document) for d in docs)
-    assert title in [d.metadata["title"] for d in docs]
-    for d in docs:
-        assert d.page_content.startswith(d.metadata["title"] + "\n\n")
-        assert {"paper_id", "score", "chunk_id"} <= set(d.metadata)
-        assert "text" not in d.metadata
-
-
 def test_search_before_any_ingest_returns_nothing(tmp_path):
     retriever = Retriever(make_settings(tmp_path / "home"), embedder=FakeEmbeddings())
     assert not retriever.store.exists
@@ -150,5 +134,3 @@ def test_convex_lets_a_single_bm25_match_count():
     assert fused["c"] > fused["b"], "c is as close as b for the dense model and the only keyword match"
 
 
-def test_paper_ranking_keeps_the_best_chunk_order():
-    assert paper_ranking(["p1::0", "p2::1", "p1::2", "doi:10.1/a::b::0", "p2::0"]) == ["p1", "p2", "doi:10.1/a::b"]

@@ -58,10 +58,14 @@ def ask(
     author: AuthorOpt = None,
     venue: VenueOpt = None,
     category: CategoryOpt = None,
+    as_bib: Annotated[bool, typer.Option("--bib", help="Print the cited papers as BibTeX instead of the answer "
+                                         "(original entries for papers from a .bib file)")] = False,
+    as_ris: Annotated[bool, typer.Option("--ris", help="Print the cited papers as RIS instead of the answer")] = False,
 ) -> None:
     """Answer a question from the papers, citing them by number and title."""
     if not question and not jsonl:
         raise typer.BadParameter("give a QUESTION or --jsonl FILE")
+    references = _references_format(as_bib, as_ris, as_json, jsonl)
     where = filter_from(year, author, venue, category)
     assistant = _assistant(ctx, collection)
     try:
@@ -70,12 +74,39 @@ def ask(
                 item["question"], item.get("history") or [], mode=mode_value(mode), where=where).model_dump())
             return
         answer = assistant.ask(question, [], mode=mode_value(mode), where=where)
+        if references:
+            _print_references(answer, assistant.retriever.store, references)
+            return
     finally:
         assistant.close()
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
         out.print(render_text(answer), markup=False, soft_wrap=True)
+
+
+def _references_format(as_bib: bool, as_ris: bool, as_json: bool, jsonl: str | None) -> str | None:
+    """'bib', 'ris' or None; the combinations that make no sense are usage errors."""
+    if as_bib and as_ris:
+        raise typer.BadParameter("choose one of --bib and --ris")
+    chosen = "--bib" if as_bib else "--ris" if as_ris else None
+    if chosen and (as_json or jsonl):
+        other = "--json" if as_json else "--jsonl"
+        raise typer.BadParameter(f"{chosen} prints one answer's references: not with {other} "
+                                 "(the JSON citations carry doi, year, authors and venue)")
+    return chosen and chosen.removeprefix("--")
+
+
+def _print_references(answer, store, kind: str) -> None:
+    """The cited papers as BibTeX or RIS on stdout; a note on stderr when nothing was cited."""
+    from paperchat.rag import export
+
+    records = export.cited_records(answer, store)
+    if not records:
+        err.print("no papers cited: the collection does not answer this question", markup=False)
+        return
+    sys.stdout.write(export.bibtex(records) if kind == "bib" else export.ris(records))
+    sys.stdout.flush()
 
 
 def chat(ctx: typer.Context, collection: CollectionOpt = None, mode: ModeOpt = None, year: YearOpt = None,
@@ -115,16 +146,17 @@ def chat(ctx: typer.Context, collection: CollectionOpt = None, mode: ModeOpt = N
 
 
 def _stream_one(assistant, question, history, mode, where):
-    """Print the answer as it streams (LLM mode), then its references."""
-    started, answer = time.perf_counter(), None
-    for event in assistant.stream(question, history, mode=mode, where=where):
-        if event.kind == "delta" and answer is None:
+    """Print the answer as it streams, then its references. The streamed [n] are numbered as in the final
+    answer, so they match the reference list printed under them."""
+    started = time.perf_counter()
+    stream = assistant.stream(question, history, mode=mode, where=where)
+    for event in stream:
+        if event.kind == "delta":
             sys.stdout.write(event.text)
-            sys.stdout.flush()
-        elif event.kind == "reset":
+        else:  # reset: the LLM failed mid-answer; the answer starts again offline
             sys.stdout.write(f"\n[{event.text or 'restarting'}]\n")
-        elif event.kind == "answer":
-            answer = event.answer
+        sys.stdout.flush()
+    answer = stream.answer()
     sys.stdout.write("\n\n")
     rendered = render_text(answer)
     out.print(rendered[len(answer.answer):].strip(), markup=False, soft_wrap=True)

@@ -1,0 +1,235 @@
+"""Train the answer gate: `python -m paperchat.evals.train_gate [--home DIR] [--scifact DIR]`.
+
+The gate is a logistic regression over the features `rag.gate.features` computes, through the same chain
+the product runs (`Assistant.start` + `Assistant.prepare`). Its training decisions:
+
+- SciFact's **train** queries (claims nobody here wrote): with their gold papers among the candidates and
+  retrieved (label: answer), and the same queries with the gold papers removed from the candidates
+  (label: refuse);
+- the development set of the bundled collection (`evals/datasets/dev.jsonl`): answerable items (answer)
+  and unanswerable ones (refuse). The frozen test set (`test.jsonl`) is never read here.
+
+Each source weighs the same in the fit. The operating point (`threshold`) is chosen from 5-fold
+cross-validated probabilities (grouped by query, so a query's two versions share a fold): the highest
+threshold whose false refusal is at most 5% on each source's answerable decisions. SciFact's **test**
+queries are then scored the same way (gold present vs gold removed) and their ROC AUC reported.
+
+Writes `rag/gate_model.json` (weights, scaling, threshold, the data that trained it and these numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from paperchat.evals.beir_data import load_qrels, split_queries
+from paperchat.evals.dataset import DEV_SET, load_dataset
+from paperchat.evals.metrics import roc_auc
+from paperchat.evals.runner import git_info
+from paperchat.rag.assistant import Assistant
+from paperchat.rag.condense import history_entry
+from paperchat.rag.gate import FEATURES, MODEL_FILE, GateModel
+from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, Settings
+
+SCIFACT = PACKAGE_ROOT.parent / "shared" / "benchmarks" / "scifact"
+MAX_FALSE_REFUSAL = 0.05
+FOLDS = 5
+C = 1.0
+
+
+@dataclass
+class Decision:
+    source: str
+    group: str  # the query: both versions of a SciFact query share a fold
+    label: int  # 1: the evidence answers, 0: it does not
+    features: dict[str, float]
+
+
+def _features(assistant: Assistant, question: str, history=None, exclude=frozenset()):
+    session = assistant.start(question, history, mode="extractive")
+    session.exclude = frozenset(exclude)
+    assistant.prepare(session)
+    return session
+
+
+def scifact_decisions(assistant: Assistant, folder: Path, split: str, progress=print) -> list[Decision]:
+    """Per query: gold present and retrieved (answer), gold removed (refuse)."""
+    queries, qrels = split_queries(folder, split), load_qrels(folder, split)
+    out = []
+    for i, (qid, text) in enumerate(queries.items(), 1):
+        gold = {d for d, g in qrels[qid].items() if g > 0}
+        present = _features(assistant, text)
+        if gold & {e.paper_id for e in present.evidence}:
+            out.append(Decision("scifact", qid, 1, present.gate.features))
+        removed = _features(assistant, text, exclude=gold)
+        out.append(Decision("scifact", qid, 0, removed.gate.features))
+        if i % 100 == 0:
+            progress(f"  scifact {split}: {i}/{len(queries)} queries")
+    return out
+
+
+def dev_decisions(assistant: Assistant, dataset: Path) -> list[Decision]:
+    out = []
+    for item in load_dataset(dataset):
+        history = []
+        for question in item.questions[:-1]:
+            answer = assistant.ask(question, history, mode="extractive")
+            history += [{"role": "user", "content": question},
+                        {"role": "assistant", "content": history_entry(answer)}]
+        session = _features(assistant, item.questions[-1], history)
+        out.append(Decision("dev", item.id, 0 if item.unanswerable else 1, session.gate.features))
+    return out
+
+
+def _matrix(decisions: list[Decision]) -> np.ndarray:
+    return np.array([[d.features[f] for f in FEATURES] for d in decisions], dtype=np.float64)
+
+
+def _weights(decisions: list[Decision]) -> np.ndarray:
+    """Each source weighs the same in total."""
+    counts = {s: sum(d.source == s for d in decisions) for s in {d.source for d in decisions}}
+    return np.array([len(decisions) / (len(counts) * counts[d.source]) for d in decisions])
+
+
+def fit(decisions: list[Decision]):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x, y, w = _matrix(decisions), np.array([d.label for d in decisions]), _weights(decisions)
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(x), y, sample_weight=w)
+    return scaler, model
+
+
+def cross_validated(decisions: list[Decision]) -> np.ndarray:
+    """Out-of-fold probabilities, folds grouped by query and stratified by source and label."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strata = [f"{d.source}-{d.label}" for d in decisions]
+    out = np.zeros(len(decisions))
+    folds = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=0)
+    for train, held in folds.split(np.zeros(len(decisions)), strata, [f"{d.source}:{d.group}" for d in decisions]):
+        scaler, model = fit([decisions[i] for i in train])
+        out[held] = model.predict_proba(scaler.transform(_matrix([decisions[i] for i in held])))[:, 1]
+    return out
+
+
+def rates(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    answer = probs >= threshold
+    pos, neg = labels == 1, labels == 0
+    return {"false_refusal": float((~answer & pos).sum() / max(1, pos.sum())),
+            "refusal": float((~answer & neg).sum() / max(1, neg.sum()))}
+
+
+def operating_point(decisions: list[Decision], probs: np.ndarray) -> float:
+    """The highest threshold with false refusal <= 5% on every source's answerable decisions."""
+    labels = np.array([d.label for d in decisions])
+    sources = {d.source for d in decisions}
+    best = 0.0
+    for t in np.arange(0.0, 1.0, 0.005):
+        ok = all(rates(probs[mask], labels[mask], t)["false_refusal"] <= MAX_FALSE_REFUSAL
+                 for mask in (np.array([d.source == s for d in decisions]) for s in sources))
+        if ok:
+            best = float(t)
+    return round(best, 3)
+
+
+def summarize(decisions: list[Decision], probs: np.ndarray, threshold: float) -> dict:
+    out = {}
+    for source in sorted({d.source for d in decisions}):
+        mask = np.array([d.source == source for d in decisions])
+        labels = np.array([d.label for d in decisions])[mask]
+        out[source] = {"n": int(mask.sum()), "answer": int(labels.sum()), "refuse": int((labels == 0).sum()),
+                       "roc_auc": roc_auc(list(probs[mask]), [bool(v) for v in labels]),
+                       **rates(probs[mask], labels, threshold)}
+    return out
+
+
+def ensure_collections(home: Path, scifact: Path) -> tuple[Settings, Settings]:
+    from paperchat.ingest.pipeline import ingest_paths
+
+    bundled = Settings(home=home, collection="papers", _env_file=None)
+    beir = Settings(home=home, collection=f"beir-{scifact.name}", _env_file=None)
+    print("bundled papers:", ingest_paths([BUNDLED_PAPERS], bundled).summary(), flush=True)
+    print("scifact:", ingest_paths([scifact / "corpus.jsonl"], beir, fmt="beir").summary(), flush=True)
+    return bundled, beir
+
+
+def compute_decisions(args) -> tuple[list[Decision], list[Decision]]:
+    """(training decisions: SciFact train + dev set, SciFact test decisions), through the product's chain."""
+    bundled, beir = ensure_collections(args.home, args.scifact)
+    neutral = GateModel.neutral()  # features only: the model being trained does not decide anything here
+    on_bundled = Assistant(bundled, gate=neutral)
+    on_scifact = Assistant(beir, embedder=on_bundled.retriever.embedder, gate=neutral)
+    print("features: scifact train ...", flush=True)
+    train = scifact_decisions(on_scifact, args.scifact, "train")
+    print("features: dev set ...", flush=True)
+    train += dev_decisions(on_bundled, args.dev)
+    print("features: scifact test ...", flush=True)
+    return train, scifact_decisions(on_scifact, args.scifact, "test")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train the answer gate (writes rag/gate_model.json)")
+    parser.add_argument("--home", type=Path, default=Path(".paperchat"), help="data directory for the collections")
+    parser.add_argument("--scifact", type=Path, default=SCIFACT, help="BEIR SciFact folder")
+    parser.add_argument("--dev", type=Path, default=DEV_SET, help="development set of the bundled collection")
+    parser.add_argument("--out", type=Path, default=MODEL_FILE, help="where the model is written")
+    parser.add_argument("--features", type=Path, default=None, help="keep the computed decisions in this JSON file "
+                        "and reuse it when it exists (only when the features' code did not change)")
+    args = parser.parse_args()
+    if "test" in args.dev.name:
+        parser.error("the frozen test set never trains the gate")
+    started = time.perf_counter()
+    if args.features and args.features.exists():
+        saved = json.loads(args.features.read_text(encoding="utf-8"))
+        train, test = ([Decision(**d) for d in saved[part]] for part in ("train", "test"))
+        print(f"decisions from {args.features}: {len(train)} train, {len(test)} test", flush=True)
+    else:
+        train, test = compute_decisions(args)
+        if args.features:
+            args.features.write_text(json.dumps({part: [d.__dict__ for d in rows] for part, rows in
+                                                 (("train", train), ("test", test))}), encoding="utf-8")
+    probs = cross_validated(train)
+    threshold = operating_point(train, probs)
+    scaler, model = fit(train)
+    test_probs = model.predict_proba(scaler.transform(_matrix(test)))[:, 1]
+    test_summary = summarize(test, test_probs, threshold)["scifact"]
+    import sklearn
+
+    gate = GateModel(
+        features=FEATURES, mean=tuple(float(v) for v in scaler.mean_), scale=tuple(float(v) for v in scaler.scale_),
+        weights=tuple(float(v) for v in model.coef_[0]), intercept=float(model.intercept_[0]), threshold=threshold,
+        info={
+            "trained_on": {"scifact_train": {"folder": str(args.scifact), "split": "train"},
+                           "dev": {"path": str(args.dev.relative_to(PACKAGE_ROOT) if args.dev.is_relative_to(
+                               PACKAGE_ROOT) else args.dev), "items": sum(d.source == "dev" for d in train)},
+                           "decisions": len(train)},
+            "model": f"LogisticRegression(C={C}), standardised features, each source weighted equally",
+            "operating_point": f"highest threshold with cross-validated false refusal <= {MAX_FALSE_REFUSAL} "
+                               f"on every source ({FOLDS}-fold, grouped by query)",
+            "cross_validation": summarize(train, probs, threshold),
+            "scifact_test": test_summary,
+            "command": "python -m paperchat.evals.train_gate",
+            "git": (git_info() or {}).get("commit"), "sklearn": sklearn.__version__,
+            "python": platform.python_version(), "created": time.strftime("%Y-%m-%d %H:%M"),
+        })
+    args.out.write_text(json.dumps(gate.to_json(), indent=2) + "\n", encoding="utf-8")
+    print(f"\nthreshold {threshold} (cross-validated false refusal <= {MAX_FALSE_REFUSAL} per source)")
+    for source, row in gate.info["cross_validation"].items():
+        print(f"  CV {source:8s} n={row['n']:4d} AUC {row['roc_auc']:.3f}  refusal {row['refusal']:.3f}  "
+              f"false refusal {row['false_refusal']:.3f}")
+    print(f"  SciFact test (gold present vs removed) n={test_summary['n']} AUC {test_summary['roc_auc']:.3f}  "
+          f"refusal {test_summary['refusal']:.3f}  false refusal {test_summary['false_refusal']:.3f}")
+    print("  weights:", ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, gate.weights, strict=True)))
+    print(f"wrote {args.out} ({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

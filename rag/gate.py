@@ -1,0 +1,157 @@
+"""The answer gate: can this evidence answer the question? A small calibrated model, not hand-set thresholds.
+
+Features come from what retrieval and the sentence analysis already computed (dense similarity of the top
+paper and its margin over the next, BM25 evidence strength, the best question-sentence similarity, term
+coverage, coverage of what a wh-question asks for, the share of terms the collection never uses), the detail
+check of `rag.slots` (the question wants a number, a GPU, a dataset...: does the top paper's passage have one
+next to what is asked?) and an entity check: coined names of the question (versioned, camel-case, acronyms,
+hyphenated model names) that no retrieved passage contains, "FlashAttention-2" when only FlashAttention is there.
+
+A logistic regression turns them into the probability that the evidence answers the question: the
+answer's `confidence`. It is trained by `python -m paperchat.evals.train_gate` on decisions nobody here
+wrote (SciFact queries with their gold papers present, and the same queries with the gold papers removed
+from the candidates) together with the development set, and saved as `gate_model.json` beside this file
+with the data that trained it and the operating point chosen by cross-validation (false refusal ≤ 5%).
+`answer.min_confidence` overrides that operating point.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paperchat.rag.errors import PaperchatError
+from paperchat.rag.extractive import Analysis
+from paperchat.rag.names import NameIndex, coined_names, mentions
+from paperchat.rag.slots import found, wanted
+from paperchat.rag.text import tokenize
+from paperchat.rag.types import Evidence, SearchHit
+
+MODEL_FILE = Path(__file__).with_name("gate_model.json")
+BM25_K1 = 1.2
+
+#: The features, in the order the model's weights are stored.
+FEATURES = ("dense_top", "dense_margin", "bm25_strength", "bm25_margin", "sentence_similarity", "coverage",
+            "asked_coverage", "asks_detail", "unknown_share", "names_missing", "has_names", "asks_slot",
+            "slot_found")
+
+
+@dataclass
+class GateDecision:
+    features: dict[str, float]
+    confidence: float
+    threshold: float
+    missing_names: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.confidence >= self.threshold
+
+    def trace(self) -> dict:
+        return {"confidence": round(self.confidence, 4), "threshold": self.threshold, "passed": self.passed,
+                "features": {k: round(v, 4) for k, v in self.features.items()},
+                "missing_names": self.missing_names}
+
+
+def missing_names(question: str, evidence: list[Evidence], names: NameIndex) -> tuple[list[str], list[str]]:
+    """(coined names of the question, those no evidence passage contains). An acronym counts as present when
+    its long form (as the collection defines it) is there."""
+    found = coined_names(question)
+    text = "\n".join(f"{e.title}\n{e.text}" for e in evidence)
+    lower = text.lower()
+    absent = [n for n in found if not mentions(text, n)
+              and not (n in names.acronyms and names.acronyms[n] in lower)]
+    return found, absent
+
+
+def bm25_strength(score: float | None, query: str, idf) -> float:
+    """A BM25 score as a share of the most the query's terms could score (each term's idf x (k1 + 1))."""
+    if not score:
+        return 0.0
+    terms = set(tokenize([query])[0])
+    ceiling = sum(idf(t) for t in terms) * (BM25_K1 + 1)
+    return min(1.0, score / ceiling) if ceiling else 0.0
+
+
+def features(question: str, query: str, hits: list[SearchHit], evidence: list[Evidence], analysis: Analysis,
+             names: NameIndex, idf, depth: int = 3) -> tuple[dict[str, float], list[str]]:
+    """The gate's features for one question (and the coined names missing from the evidence)."""
+    dense = sorted((h.dense_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
+    lexical = sorted((h.bm25_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
+    coined, absent = missing_names(question, evidence[:depth], names)
+    slot = wanted(question)
+    values = {
+        "dense_top": dense[0],
+        "dense_margin": dense[0] - dense[1],
+        "bm25_strength": bm25_strength(lexical[0], query, idf),
+        "bm25_margin": bm25_strength(lexical[0], query, idf) - bm25_strength(lexical[1], query, idf),
+        "sentence_similarity": analysis.best_similarity,
+        "coverage": analysis.coverage,
+        "asked_coverage": 1.0 if analysis.asked_coverage is None else analysis.asked_coverage,
+        "asks_detail": 0.0 if analysis.asked_coverage is None else 1.0,
+        "unknown_share": analysis.unknown_share,
+        "names_missing": len(absent) / len(coined) if coined else 0.0,
+        "has_names": 1.0 if coined else 0.0,
+        "asks_slot": 0.0 if slot is None else 1.0,
+        "slot_found": 1.0 if slot is None else found(slot, [e.text for e in evidence[:1]]),  # the paper asked about
+    }
+    return values, absent
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """Standardise, weigh, sigmoid. Loaded from the JSON `evals.train_gate` writes."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+    info: dict = field(default_factory=dict, compare=False)
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(w * (values[f] - m) / s for f, m, s, w in
+                                 zip(self.features, self.mean, self.scale, self.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    @classmethod
+    def neutral(cls) -> GateModel:
+        """A model that decides nothing (probability 0.5): for computing features before a model exists."""
+        n = len(FEATURES)
+        return cls(FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.5, {"neutral": True})
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
+                "weights": list(self.weights), "intercept": self.intercept, "threshold": self.threshold,
+                **self.info}
+
+    @classmethod
+    def from_json(cls, data: dict) -> GateModel:
+        known = {"features", "mean", "scale", "weights", "intercept", "threshold"}
+        if list(data["features"]) != list(FEATURES):
+            raise ValueError(f"the gate model was trained on features {data['features']}, the code computes "
+                             f"{list(FEATURES)}: retrain it with `python -m paperchat.evals.train_gate`")
+        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
+                   float(data["intercept"]), float(data["threshold"]),
+                   {k: v for k, v in data.items() if k not in known})
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> GateModel:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PaperchatError(f"the answer gate's model {path} cannot be read ({exc}): reinstall paperchat or "
+                             "retrain it with `python -m paperchat.evals.train_gate`") from exc
+    return GateModel.from_json(data)
+
+
+def decide(values: dict[str, float], absent: list[str], min_confidence: float | None = None,
+           model: GateModel | None = None) -> GateDecision:
+    model = model or load_model()
+    threshold = model.threshold if min_confidence is None else min_confidence
+    return GateDecision(values, model.probability(values), threshold, absent)

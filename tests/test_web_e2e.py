@@ -127,10 +127,24 @@ def library_home(real_embedder, tmp_path_factory) -> Path:
 # ------------------------------------------------------------------------------------- the /ask endpoint
 
 
-def test_ask_endpoint_with_gradio_client(server):
+@pytest.fixture
+def api_client():
+    """gradio_client Clients that are closed after the test (their heartbeat thread holds a connection)."""
     from gradio_client import Client
 
-    client = Client(server.url, verbose=False)
+    made: list = []
+
+    def make(url: str):
+        made.append(Client(url, verbose=False))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_ask_endpoint_with_gradio_client(server, api_client):
+    client = api_client(server.url)
     data = client.predict(QUESTION, [], api_name="/ask")  # the two-argument call keeps working
     answer = Answer.model_validate(data)
     assert answer.status == "answered" and answer.mode == "extractive"
@@ -157,11 +171,9 @@ def test_ask_endpoint_with_gradio_client(server):
     assert "Traceback" not in server.log_text()
 
 
-def test_ask_endpoint_filters(library_home, tmp_path):
-    from gradio_client import Client
-
+def test_ask_endpoint_filters(library_home, tmp_path, api_client):
     with serving(library_home, tmp_path) as served:
-        client = Client(served.url, verbose=False)
+        client = api_client(served.url)
         everything = Answer.model_validate(client.predict(LORA_QUESTION, [], api_name="/ask"))
         assert everything.filter is None
         only_2017 = Answer.model_validate(client.predict(LORA_QUESTION, [], "2017", "", "", api_name="/ask"))
@@ -447,9 +459,8 @@ class ChromaServer:
 
 
 @pytest.mark.browser
-def test_chroma_server_down_is_a_banner_a_clear_api_error_and_it_recovers(real_embedder, browser, tmp_path):
-    from gradio_client import Client
-
+def test_chroma_server_down_is_a_banner_a_clear_api_error_and_it_recovers(real_embedder, browser, tmp_path,
+                                                                           api_client):
     from paperchat.ingest.pipeline import ingest_paths
     from paperchat.rag.settings import ChromaSettings
 
@@ -465,7 +476,7 @@ def test_chroma_server_down_is_a_banner_a_clear_api_error_and_it_recovers(real_e
         settings = make_settings(home, collection="papers", chroma=ChromaSettings(host="127.0.0.1", port=chroma.port))
         ingest_paths([LIBRARY / "zotero.bib"], settings, embedder=real_embedder)
         with serving(home, tmp_path, **env) as served:
-            client = Client(served.url, verbose=False)
+            client = api_client(served.url)
             assert Answer.model_validate(client.predict(LORA_QUESTION, [], api_name="/ask")).status == "answered"
             watched = Watched(browser, served.url)
             page = watched.page

@@ -26,6 +26,12 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bapprox)"
 _SENTENCE_END = re.compile(_ABBREV + r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+#: A section heading line: numbered ('3.2 Training Details', 'IV. Experiments', 'A Proofs') or a usual name, with
+#: no sentence punctuation at its end.
+_HEADING = re.compile(r"^(?:(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-Z]\.?)\s+[A-Z][^.!?:]*|(?:Abstract|Introduction|Related "
+                      r"Work|Background|Method|Methods|Experiments|Results|Discussion|Conclusions?|Limitations|"
+                      r"References|Acknowledg(?:e)?ments|Appendix)[^.!?:]*)$")
 _TAG_END = re.compile(r"(</?[A-Za-z][\w-]{0,20}>)\s+(?=[A-Z0-9\"'(\[])")
 
 #: Words that say what kind of question it is, not what it is about.
@@ -65,11 +71,18 @@ def clean_text(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of an abstract; abbreviations such as e.g., i.e. and et al. do not end one. A markup tag
-    ('</system>') ends one too, so text smuggled in after a tag is not glued to the next real sentence."""
-    parts = [part for piece in _TAG_END.sub("\\1\0", " ".join(text.split())).split("\0")
-             for part in _SENTENCE_END.split(piece)]
-    return [p.strip() for p in parts if len(p.strip()) > 1]
+    """Sentences of an abstract or a full-text passage; abbreviations such as e.g., i.e. and et al. do not end
+    one. A paragraph break ends one, and a paragraph that is a section heading ('7 Limitations') is not a
+    sentence, so it is never glued to the sentence after it. A markup tag ('</system>') ends one too, so text
+    smuggled in after a tag is not glued to the next real sentence."""
+    out = []
+    for paragraph in _PARAGRAPH.split(text):
+        flat = " ".join(paragraph.split())
+        if not flat or (len(flat.split()) <= 8 and _HEADING.match(flat)):
+            continue
+        for piece in _TAG_END.sub("\\1\0", flat).split("\0"):
+            out += [p.strip() for p in _SENTENCE_END.split(piece) if len(p.strip()) > 1]
+    return out
 
 
 def content_terms(text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -159,8 +160,13 @@ class Evidence(PaperRef):
 
     def page_of(self, quote: str) -> int | None:
         """The page a quoted sentence of this passage is on (None for abstracts)."""
+        if not self.pages:
+            return None
         at = self.text.find(quote)
-        if at < 0 or not self.pages:
+        if at < 0 and quote.split():  # sentences are split from whitespace-collapsed text
+            match = re.search(r"\s+".join(re.escape(w) for w in quote.split()), self.text)
+            at = match.start() if match else -1
+        if at < 0:
             return None
         return next((page for start, end, page in self.pages if start <= at < end), None)
 

@@ -251,14 +251,16 @@ class Assistant:
 
     def _passages(self, hits: list[SearchHit]) -> dict[str, tuple[str, list[tuple[int, int, int]]]]:
         """Each paper's passage and its page spans: the whole text when short (abstracts), else the best chunk
-        and its neighbours. Citation-like markers in paper text are neutralised."""
+        and its neighbours plus the paper's second-best chunk (a full text's answer is often not next to the
+        abstract that matched best). Citation-like markers in paper text are neutralised."""
         chunks = self.retriever.store.paper_chunks([h.paper_id for h in hits])
         out = {}
         for hit in hits:
             records = chunks.get(hit.paper_id, [])
             if len(records) > self.settings.answer.max_passage_chunks:
                 best = chunk_number(hit.chunk_id)
-                records = [c for c in records if abs(c.index - best) <= 1]
+                second = {chunk_number(c) for c in hit.chunk_ids[1:2]}
+                records = [c for c in records if abs(c.index - best) <= 1 or c.index in second]
             pieces = [neutralise_markers(body_of(c.text or "", hit.title)) for c in records] or \
                 [neutralise_markers(body_of(hit.text, hit.title))]
             text = merge_overlapping(pieces)

@@ -150,8 +150,10 @@ class Retriever:
             fused[pid] = fused.get(pid, 0.0) + cfg.name_boost * match.score
         chunk_scores = fuse_papers({d.id: d.similarity or 0.0 for d in found.dense}, dict(found.lexical), cfg)
         best_chunk: dict[str, str] = {}
+        ranked_chunks: dict[str, list[str]] = {}
         for cid in sorted(chunk_scores, key=lambda c: -chunk_scores[c]):
             best_chunk.setdefault(paper_of(cid), cid)
+            ranked_chunks.setdefault(paper_of(cid), []).append(cid)
         for pid in named:
             best_chunk.setdefault(pid, chunk_id(pid, 0))
         top = top_papers(fused, k)
@@ -166,7 +168,8 @@ class Retriever:
             hits.append(SearchHit.from_record(record, score=round(fused[pid], 6), dense_rank=d_rank.get(pid),
                                               bm25_rank=b_rank.get(pid), dense_score=dense_best.get(pid),
                                               bm25_score=bm25_best.get(pid),
-                                              name_match=named[pid].how if pid in named else None))
+                                              name_match=named[pid].how if pid in named else None,
+                                              chunk_ids=ranked_chunks.get(pid, [])[:3]))
         return hits
 
     def _chunks(self, chunk_ids: list[str], known: dict[str, ChunkRecord]) -> dict[str, ChunkRecord]:

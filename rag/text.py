@@ -142,7 +142,7 @@ def merge_overlapping(pieces: list[str]) -> str:
             if merged.endswith(piece[:size]):
                 overlap = size
                 break
-        merged = piece if not merged else merged + ("" if overlap else " ") + piece[overlap:]
+        merged = piece if not merged else merged + ("" if overlap else "\n\n") + piece[overlap:]
     return merged.strip()
 
 

@@ -67,6 +67,8 @@ class SearchHit(BaseModel):
     name_match: str | None = Field(None, description="How the query named the paper (title, name, alias, fuzzy)")
     page_start: int | None = Field(None, description="First page of the best chunk (full-text papers)")
     page_end: int | None = None
+    chunk_ids: list[str] = Field(default_factory=list, description="The paper's best chunks, best first (the "
+                                 "passage of a long paper is built from them)")
 
     @classmethod
     def from_record(cls, record, score: float, **ranks) -> SearchHit:

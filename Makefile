@@ -49,5 +49,12 @@ SCALE_SIZES ?= 10000,100000,1000000
 bench-scale: install
 	$(PY) -m paperchat.evals.bench_scale --sizes $(SCALE_SIZES) --modes embedded,server --sweep 10000 --onnx-sample 2000
 
+# Bad input, hostile papers and failing dependencies against the installed CLI and web API (about 10 minutes):
+# prints the counts, writes runs/reliability-<time>/{report.md,results.jsonl}, fails on any traceback, hang,
+# bogus citation, quoted instruction or remote fetch. RELIABILITY_ARGS=--quick runs the ~30-case subset.
+RELIABILITY_ARGS ?=
+reliability: install
+	$(PY) -m paperchat.evals.reliability $(RELIABILITY_ARGS)
+
 clean:
 	rm -rf $(VENV) .paperchat runs .pytest_cache

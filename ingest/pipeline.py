@@ -108,6 +108,8 @@ def estimate_papers(path: Path, fmt: str | None = None) -> int:
         if path.is_dir():
             files, _ = discover([path])
             return sum(estimate_papers(f, found) for f, found in files if found)
+        if not path.is_file():  # a FIFO or a device: opening it to count could block; ingest refuses it
+            return 0
         return estimate_records(path, fmt)
     except (OSError, PaperchatError):
         return 0

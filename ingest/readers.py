@@ -94,7 +94,9 @@ def normalize_space(text: str) -> str:
 def paper_id_for_title(title: str) -> str:
     """A stable id for sources without one: the same title (modulo case and spacing) always gets the
     same id, so re-ingesting a file updates papers instead of duplicating them."""
-    key = normalize_space(title).lower()
+    from paperchat.rag.text import clean_text
+
+    key = normalize_space(clean_text(title)).lower()  # the title as the Paper will hold it
     return "t-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -354,7 +356,7 @@ def _first_object_keys(path: Path) -> set[str] | None:
         if text.strip():
             try:
                 obj = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 return None
             return set(obj) if isinstance(obj, dict) else None
     return None
@@ -394,21 +396,25 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:
     raises `file:line: malformed JSON: ...`, since there is no reliable place to resume."""
     with path.open("rb") as fh:
         feed = _LineFeed(path, fh)
-        events = ijson.parse(feed, buf_size=_CHUNK_BYTES, use_float=True)
+        # basic_parse: no prefixes, whose building is quadratic in the nesting depth
+        events = ijson.basic_parse(feed, buf_size=_CHUNK_BYTES, use_float=True)
         try:
             yield from _array_elements(feed, events)
         except ijson.JSONError as err:
             raise _json_syntax_error(path, feed.line, err) from None
+        except UnicodeDecodeError:  # ijson turns a lone surrogate escape ("\udfff") into bytes it cannot decode
+            raise InputFormatError(path, 'malformed JSON: a lone surrogate escape such as "\\udfff"',
+                                   feed.line) from None
 
 
-def _array_elements(feed: _LineFeed, events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[int, Any]]:
+def _array_elements(feed: _LineFeed, events: Iterator[tuple[str, Any]]) -> Iterator[tuple[int, Any]]:
     first = next(events, None)
-    if first is None or first[1] != "start_array":
+    if first is None or first[0] != "start_array":
         raise InputFormatError(feed.path, "malformed JSON: expected a JSON array starting with '['", feed.line)
     builder: ijson.ObjectBuilder | None = None
     depth = line = start = 0
-    for prefix, event, value in events:
-        if not prefix and event == "end_array":
+    for event, value in events:
+        if depth == 0 and event == "end_array":
             break
         if depth == 0:
             builder, line, start = ijson.ObjectBuilder(), feed.line, feed.offset
@@ -418,11 +424,18 @@ def _array_elements(feed: _LineFeed, events: Iterator[tuple[str, str, Any]]) -> 
                 builder = None  # too large: stop building, keep counting to its end
         depth += event in ("start_map", "start_array")
         depth -= event in ("end_map", "end_array")
+        if depth > MAX_JSON_DEPTH:
+            raise InputFormatError(feed.path, f"malformed JSON: nested more than {MAX_JSON_DEPTH} levels deep",
+                                   feed.line)
         if depth == 0:
             size = feed.offset - start
             yield line, builder.value if builder is not None else too_large(feed.path, line, size, about=True)
     for _ in events:  # only whitespace may follow the closing ']'; ijson raises on anything else
         pass
+
+
+#: Deeper JSON than any paper record needs is refused before it costs time or the stack.
+MAX_JSON_DEPTH = 100
 
 
 def _json_syntax_error(path: Path, line: int, err: Exception) -> InputFormatError:
@@ -628,6 +641,9 @@ def _json_lines(path: Path, build: Callable[[dict[str, Any]], dict[str, Any]]) -
         except json.JSONDecodeError as err:
             reason = f"malformed JSON (expected one object a line): {err.msg} at column {err.colno}"
             yield InputFormatError(path, reason, lineno)
+            continue
+        except RecursionError:
+            yield InputFormatError(path, "malformed JSON: nested too deeply", lineno)
             continue
         yield _make_paper(path, lineno, rec, build)
 

@@ -32,7 +32,14 @@ from paperchat.rag.names import NameIndex
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.session import Mode, Session
 from paperchat.rag.settings import Settings
-from paperchat.rag.text import body_of, clean_text, merge_overlapping, neutralise_markers
+from paperchat.rag.text import (
+    body_of,
+    clean_text,
+    is_instruction,
+    merge_overlapping,
+    neutralise_markers,
+    split_sentences,
+)
 from paperchat.rag.types import Answer, Citation, Evidence, SearchHit, Source, StreamEvent, Turn
 
 NOT_FOUND = "The collection does not say: none of its papers answers this question."
@@ -44,11 +51,22 @@ __all__ = ["EXTRACTIVE_MODEL", "NOT_FOUND", "AnswerStream", "Assistant", "as_tur
 
 
 def as_turns(history: Iterable[Any] | None) -> list[Turn]:
-    """Accept Turn objects or {'role', 'content'} dicts (OpenAI / Gradio messages); text is cleaned."""
+    """Accept Turn objects or {'role', 'content'} dicts (OpenAI / Gradio messages); text is cleaned. Anything
+    else is a PaperchatError saying which message is wrong and what a message looks like."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes, dict)) or not isinstance(history, Iterable):
+        raise PaperchatError('the history must be a list of {"role": "user"|"assistant", "content": str} messages, '
+                             f"not {type(history).__name__}")
     turns = []
-    for item in history or []:
-        turn = item if isinstance(item, Turn) else Turn.model_validate(
-            {"role": item["role"], "content": item["content"]})
+    for i, item in enumerate(history, 1):
+        if isinstance(item, Turn):
+            turn = item
+        elif (isinstance(item, dict) and item.get("role") in ("user", "assistant")
+              and isinstance(item.get("content"), str)):
+            turn = Turn(role=item["role"], content=item["content"])
+        else:
+            raise PaperchatError(f'history message {i} is not {{"role": "user"|"assistant", "content": str}}')
         turns.append(Turn(role=turn.role, content=clean_text(turn.content)))
     return turns
 
@@ -320,9 +338,11 @@ class Assistant:
     def _unsupported(self, text: str, citations: list[Citation], evidence: list[Evidence]) -> tuple[list[str], str]:
         """LLM sentences the passage they cite does not support (or that cite nothing); their markers give way
         to a visible '[unsupported]', so no link vouches for them."""
-        passage = {e.paper_id: e.text for e in evidence}
+        # sentences addressed to a model support nothing, and an answer sentence that is one is never supported
+        passage = {e.paper_id: " ".join(s for s in split_sentences(e.text) if not is_instruction(s)) for e in evidence}
         lookup = {c.n: passage.get(c.paper_id) for c in citations}
-        flagged = [s.sentence for s in grounded_sentences(text, lookup, self.cache) if not s.supported]
+        flagged = [s.sentence for s in grounded_sentences(text, lookup, self.cache)
+                   if not s.supported or is_instruction(s.sentence)]
         for sentence in flagged:
             text = mark_unsupported(text, sentence)
         return flagged, text

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from paperchat.rag.keyword import KeywordIndex
 
 #: Bumped when the tables or what goes into them change; a catalog of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: titles' initialisms are names too
 _MAX_GRAM_WORDS = 40  # the longest title (in words) a text is searched for
 _MAX_NAME_CHARS = 64  # the longest name a query is searched for
 _IN_PAGE = 500  # parameters per `IN (...)` query

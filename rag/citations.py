@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from paperchat.rag.text import content_terms, split_sentences
+from paperchat.rag.text import content_terms, is_instruction, split_sentences
 from paperchat.rag.types import Citation, Evidence
 
 #: A citation marker: [2], [1, 3], [1; 3], [2-4], [2–4].
@@ -29,6 +29,7 @@ def _best_quote(answer_text: str, marker_pos: int, evidence: Evidence) -> str:
     start = max(answer_text.rfind(". ", 0, marker_pos), answer_text.rfind("\n", 0, marker_pos)) + 1
     claim = set(content_terms(answer_text[start:marker_pos]))
     sentences = split_sentences(evidence.text) or [evidence.text]
+    sentences = [s for s in sentences if not is_instruction(s)] or [""]  # never quote an injection
     return max(sentences, key=lambda s: len(claim & set(content_terms(s))))
 
 

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 MIN_CALL_SECONDS = 0.5
 
 
+#: The share of an answer's deadline condensing a follow-up may use.
+CONDENSE_SHARE = 0.4
+
+
 class Deadline:
     """The time one answer may still spend waiting for the endpoint."""
 
@@ -117,7 +121,8 @@ def _bounded(model, seconds: float):
 def condense_llm(model, question: str, history_text: str, deadline: Deadline) -> str:
     """The standalone query the LLM writes for a follow-up; an LLMError when it fails or is unusable (empty,
     much longer than the question, several lines): the caller falls back to the offline condenser."""
-    left = deadline.check("condensing the follow-up")
+    # at most a share of the deadline: retrieval and the answer itself still need time after a slow condense
+    left = min(deadline.check("condensing the follow-up"), deadline.seconds * CONDENSE_SHARE)
     chain = _prompt(CONDENSE_SYSTEM, CONDENSE_USER) | _bounded(model, left)
     out: queue.Queue = queue.Queue()
 

@@ -146,6 +146,25 @@ def _own_acronyms(title: str, text: str) -> list[str]:
     return own
 
 
+_TITLE_STOP = frozenset({"a", "an", "the", "of", "for", "and", "with", "via", "from", "to", "in", "on", "by", "at",
+                         "as", "is", "are", "its", "into", "over", "under", "without", "through"})
+
+
+def title_acronyms(title: str) -> list[str]:
+    """Initialisms a paper may be called by that spell consecutive content words of its title: 'DEIT' from
+    'Training data-efficient image transformers & distillation through attention' (DeiT). Four or five letters
+    only (shorter ones collide everywhere); like every name, one that more than MAX_NAME_PAPERS papers would
+    share is dropped, and a question must write it with capitals ('DeiT', not 'deit')."""
+    words = [w for w in re.findall(r"[A-Za-z0-9]+", title) if w.lower() not in _TITLE_STOP]
+    out = []
+    for size in (4, 5):
+        for i in range(len(words) - size + 1):
+            letters = "".join(w[0] for w in words[i: i + size])
+            if letters.isalpha():
+                out.append(letters.upper())
+    return [a for a in dict.fromkeys(out) if a not in COMMON_CAPS]
+
+
 def _name_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", text.lower())
 
@@ -192,7 +211,7 @@ class NameIndex:
                 users.setdefault(word.lower(), set()).add(pid)
             introduced = [m.group(1) for m in _INTRODUCED.finditer(text)]
             own = [short_name(title), *_own_acronyms(title, text), *introduced,
-                   *(w for w, n in words.items() if n >= 2 or w.lower() in title.lower())]
+                   *(w for w, n in words.items() if n >= 2 or w.lower() in title.lower()), *title_acronyms(title)]
             candidates[pid] = [n for n in dict.fromkeys(own) if n]
             for short, long_form in mine_acronyms(f"{title}. {text}"):
                 long_forms.setdefault(short, Counter())[long_form] += 1
@@ -315,6 +334,8 @@ class NameIndex:
         if letters.isupper() and len(letters) <= 3:  # a short acronym is written in capitals: 'IT' is not 'its'
             core = written[:-1] if written.endswith("s") and not name.endswith("s") else written
             return not any(c.islower() for c in core)
+        if letters.isupper() and sum(c.isupper() for c in written) < 2:  # 'DEIT' ~ 'DeiT', not 'deit' or 'Team'
+            return False
         if len(name.split()) > 1 or _is_coined(name):
             return True
         return written[:1].isupper()  # 'Perseus', 'Zeus': proper names are written capitalised

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
 
 from paperchat.rag.errors import PaperchatError
 
@@ -144,7 +145,9 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(Path(".paperchat"), description="Data directory: Chroma store, keyword index, caches")
-    collection: str = Field("papers", description="Chroma collection name")
+    collection: str = Field("papers", description="Chroma collection name: 3-512 letters, digits, '.', '_' or "
+                            "'-', starting and ending with a letter or digit",
+                            pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
@@ -265,6 +268,10 @@ def load_settings(**overrides: Any) -> Settings:
     settings = None
     try:
         settings = Settings(**overrides)
+    except _SourceError as exc:  # a group variable that is not JSON: PAPERCHAT_EMBEDDING='{not json'
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = ENV_PREFIX + (field.group(1).upper() if field else "?")
+        problems.append(f"{name}: not valid JSON; set one value at a time instead, e.g. {name}__<FIELD>=value")
     except ValidationError as exc:
         named = {problem.split(" ", 1)[0] for problem in problems}
         problems += [_describe(e) for e in exc.errors() if not (e["type"] == "extra_forbidden" and

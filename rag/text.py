@@ -163,7 +163,10 @@ _INSTRUCTION = re.compile(
     r"|\b(?:system|assistant|user|developer)\s*(?:prompt|message|mode)?\s*:|\byou are (?:now|an?|the)\b"
     r"|\b(?:new|updated) instructions?\b|\b(?:say|respond|reply|answer|print|output)\b.{0,30}\b(?:only|exactly)\b"
     r"|\bdeveloper mode\b|\bjailbreak|</?\s*(?:passage|evidence|system|instructions?|prompt)\b|<\|[a-z_]+\|>"
-    r"|\[/?(?:INST|SYS)\]|\bas an ai\b|\bpwned\b)",
+    r"|\[/?(?:INST|SYS)\]|\bas an ai\b|\bpwned\b"
+    r"|\b(?:note|message|instructions?|reminder)s? (?:to|for) (?:any |the |all |every )?(?:large )?(?:language models?|"
+    r"llms?|ai|ai systems?|assistants?|chatbots?|models? reading)\b"
+    r"|\b(?:language models?|llms?|ai assistants?|chatbots?) (?:reading|processing|summari[sz]ing|asked about) this\b)",
     re.I)
 _PAPER_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;–-]\s*\d+)*\s*)\]")
 
@@ -181,9 +184,9 @@ def is_instruction(sentence: str) -> bool:
 
 
 def neutralise_markers(text: str) -> str:
-    """Citation-like markers inside paper text ('as shown in [7]') become '(ref. 7)', so only the answer
-    composer's own markers ever cite."""
-    return _PAPER_MARKER.sub(lambda m: f"(ref. {m.group(1).strip()})", text)
+    """Citation-like markers inside paper text ('as shown in [7]') become '(ref 7)', so only the answer
+    composer's own markers ever cite (no period: 'ref.' would end a sentence)."""
+    return _PAPER_MARKER.sub(lambda m: f"(ref {m.group(1).strip()})", text)
 
 
 # ------------------------------------------------------------------------------------- multi-part questions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class PageText(BaseModel):
@@ -15,8 +15,27 @@ class PageText(BaseModel):
     text: str
 
 
+def _clean(value):
+    """Strings (also inside lists and dicts) with lone surrogates as U+FFFD and control characters dropped."""
+    from paperchat.rag.text import clean_text
+
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
 class Paper(BaseModel):
-    """One paper as read from a source file, before chunking."""
+    """One paper as read from a source file, before chunking. Its text is cleaned on the way in (a lone
+    surrogate from JSON's "\\ud800" would break the tokenizer), whichever reader made it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data):
+        return _clean(data) if isinstance(data, dict) else data
 
     id: str = Field(description="DOI, arXiv id, the source's own id or citation key, or a hash of the title")
     title: str

@@ -179,6 +179,8 @@ def batch_item(lineno: int, text: str | None, field: str) -> tuple[object, dict]
         item = json.loads(text)
     except ValueError as exc:
         raise PaperchatError(f"line {lineno}: not a JSON object ({exc})") from None
+    except RecursionError:
+        raise PaperchatError(f"line {lineno}: JSON nested too deeply") from None
     if not isinstance(item, dict):
         raise PaperchatError(f"line {lineno}: expected a JSON object like {{\"id\": ..., \"{field}\": ...}}, "
                              f"got {type(item).__name__}")

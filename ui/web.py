@@ -406,6 +406,8 @@ def parse_history(history: Any) -> list[dict[str, str]]:
             history = json.loads(history)
         except ValueError as exc:
             raise PaperchatError(f"history is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise PaperchatError("history is JSON nested too deeply") from None
     if not isinstance(history, list):
         raise PaperchatError("history must be a list of {role, content} messages")
     turns = []

@@ -7,7 +7,11 @@ the product runs (`Assistant.start` + `Assistant.prepare`). Its training decisio
   retrieved (label: answer), and the same queries with the gold papers removed from the candidates
   (label: refuse);
 - the development set of the bundled collection (`evals/datasets/dev.jsonl`): answerable items (answer)
-  and unanswerable ones (refuse). The frozen test set (`test.jsonl`) is never read here.
+  and unanswerable ones (refuse). The frozen test set (`test.jsonl`) is never read here;
+- off-topic decisions (refuse), also written by nobody here: SciFact's train claims (biomedicine) asked of
+  the bundled collection (machine learning), and the dev set's questions asked of the SciFact collection.
+  Without them the model only ever sees near misses and learns nothing about a question far from every
+  paper ("How long should sourdough ferment?").
 
 Each source weighs the same in the fit. The operating point (`threshold`) is chosen from 5-fold
 cross-validated probabilities (grouped by query, so a query's two versions share a fold): the highest
@@ -85,6 +89,21 @@ def dev_decisions(assistant: Assistant, dataset: Path) -> list[Decision]:
         session = _features(assistant, item.questions[-1], history)
         out.append(Decision("dev", item.id, 0 if item.unanswerable else 1, session.gate.features))
     return out
+
+
+def off_topic_decisions(assistant: Assistant, questions: dict[str, str], progress=print) -> list[Decision]:
+    """Questions of another domain asked of this collection: nothing in it answers them."""
+    out = []
+    for i, (qid, text) in enumerate(questions.items(), 1):
+        out.append(Decision("off_topic", qid, 0, _features(assistant, text).gate.features))
+        if i % 200 == 0:
+            progress(f"  off-topic: {i}/{len(questions)}")
+    return out
+
+
+def dev_questions(dataset: Path) -> dict[str, str]:
+    """The dev set's standalone questions (first turns of follow-ups), by item id."""
+    return {f"dev-{item.id}": item.questions[0] for item in load_dataset(dataset)}
 
 
 def _matrix(decisions: list[Decision]) -> np.ndarray:
@@ -175,6 +194,18 @@ def compute_decisions(args) -> tuple[list[Decision], list[Decision]]:
     return train, scifact_decisions(on_scifact, args.scifact, "test")
 
 
+def compute_off_topic(args) -> tuple[list[Decision], list[Decision]]:
+    """(training off-topic decisions, SciFact test claims asked of the bundled collection)."""
+    bundled, beir = ensure_collections(args.home, args.scifact)
+    neutral = GateModel.neutral()
+    on_bundled = Assistant(bundled, gate=neutral)
+    on_scifact = Assistant(beir, embedder=on_bundled.retriever.embedder, gate=neutral)
+    print("features: off-topic ...", flush=True)
+    train = off_topic_decisions(on_bundled, split_queries(args.scifact, "train"))
+    train += off_topic_decisions(on_scifact, dev_questions(args.dev))
+    return train, off_topic_decisions(on_bundled, split_queries(args.scifact, "test"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the answer gate (writes rag/gate_model.json)")
     parser.add_argument("--home", type=Path, default=Path(".paperchat"), help="data directory for the collections")
@@ -187,20 +218,26 @@ def main() -> None:
     if "test" in args.dev.name:
         parser.error("the frozen test set never trains the gate")
     started = time.perf_counter()
-    if args.features and args.features.exists():
-        saved = json.loads(args.features.read_text(encoding="utf-8"))
-        train, test = ([Decision(**d) for d in saved[part]] for part in ("train", "test"))
-        print(f"decisions from {args.features}: {len(train)} train, {len(test)} test", flush=True)
-    else:
-        train, test = compute_decisions(args)
-        if args.features:
-            args.features.write_text(json.dumps({part: [d.__dict__ for d in rows] for part, rows in
-                                                 (("train", train), ("test", test))}), encoding="utf-8")
+    saved = json.loads(args.features.read_text(encoding="utf-8")) if args.features and args.features.exists() else {}
+    if "train" not in saved:
+        saved["train"], saved["test"] = ([d.__dict__ for d in part] for part in compute_decisions(args))
+    if "off_topic_train" not in saved:
+        saved["off_topic_train"], saved["off_topic_test"] = ([d.__dict__ for d in part]
+                                                             for part in compute_off_topic(args))
+    if args.features:
+        args.features.write_text(json.dumps(saved), encoding="utf-8")
+    train, test, off_train, off_test = ([Decision(**d) for d in saved[part]] for part in
+                                        ("train", "test", "off_topic_train", "off_topic_test"))
+    train += off_train
+    print(f"decisions: {len(train)} train ({len(off_train)} off-topic), {len(test)} + {len(off_test)} test",
+          flush=True)
     probs = cross_validated(train)
     threshold = operating_point(train, probs)
     scaler, model = fit(train)
     test_probs = model.predict_proba(scaler.transform(_matrix(test)))[:, 1]
     test_summary = summarize(test, test_probs, threshold)["scifact"]
+    off_probs = model.predict_proba(scaler.transform(_matrix(off_test)))[:, 1]
+    test_summary["off_topic_refusal"] = float((off_probs < threshold).mean())
     import sklearn
 
     gate = GateModel(
@@ -208,6 +245,8 @@ def main() -> None:
         weights=tuple(float(v) for v in model.coef_[0]), intercept=float(model.intercept_[0]), threshold=threshold,
         info={
             "trained_on": {"scifact_train": {"folder": str(args.scifact), "split": "train"},
+                           "off_topic": "SciFact train claims asked of the bundled papers; dev questions asked "
+                                        "of SciFact",
                            "dev": {"path": str(args.dev.relative_to(PACKAGE_ROOT) if args.dev.is_relative_to(
                                PACKAGE_ROOT) else args.dev), "items": sum(d.source == "dev" for d in train)},
                            "decisions": len(train)},
@@ -223,10 +262,12 @@ def main() -> None:
     args.out.write_text(json.dumps(gate.to_json(), indent=2) + "\n", encoding="utf-8")
     print(f"\nthreshold {threshold} (cross-validated false refusal <= {MAX_FALSE_REFUSAL} per source)")
     for source, row in gate.info["cross_validation"].items():
-        print(f"  CV {source:8s} n={row['n']:4d} AUC {row['roc_auc']:.3f}  refusal {row['refusal']:.3f}  "
+        auc = "  -  " if row["roc_auc"] is None else f"{row['roc_auc']:.3f}"
+        print(f"  CV {source:9s} n={row['n']:4d} AUC {auc}  refusal {row['refusal']:.3f}  "
               f"false refusal {row['false_refusal']:.3f}")
     print(f"  SciFact test (gold present vs removed) n={test_summary['n']} AUC {test_summary['roc_auc']:.3f}  "
           f"refusal {test_summary['refusal']:.3f}  false refusal {test_summary['false_refusal']:.3f}")
+    print(f"  SciFact test claims asked of the bundled papers: refused {test_summary['off_topic_refusal']:.3f}")
     print("  weights:", ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, gate.weights, strict=True)))
     print(f"wrote {args.out} ({time.perf_counter() - started:.0f} s)")
 

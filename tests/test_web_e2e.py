@@ -143,7 +143,17 @@ def api_client():
         client.close()
 
 
-def test_ask_endpoint_with_gradio_client(server, api_client):
+@pytest.fixture
+def own_server(bundled_real, tmp_path) -> Iterator[Served]:
+    """A server of the test's own: it stops before the test's clients are closed, so their streaming threads
+    see the end of their connections (the session's server outlives every client)."""
+    settings, _ = bundled_real
+    with serving(settings.home, tmp_path) as served:
+        yield served
+
+
+def test_ask_endpoint_with_gradio_client(api_client, own_server):
+    server = own_server
     client = api_client(server.url)
     data = client.predict(QUESTION, [], api_name="/ask")  # the two-argument call keeps working
     answer = Answer.model_validate(data)

@@ -22,6 +22,8 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
+from paperchat.rag.names import name_body
+
 __all__ = [
     "calibration",
     "citation_precision_recall",
@@ -277,13 +279,8 @@ def _numbers(text: str) -> set[Decimal]:
 
 
 def _name_pattern(name: str) -> re.Pattern[str]:
-    parts = [re.escape(p) for p in re.split(r"[-.]", name)]
-    seps = re.findall(r"[-.]", name)
-    body = parts[0]
-    for sep, part in zip(seps, parts[1:], strict=True):
-        # "GPT-4" also matches "GPT 4" and "GPT4"; "U.S" needs its dot.
-        body += (r"[-\s]?" if sep == "-" else re.escape(sep)) + part
-    return re.compile(r"(?<![A-Za-z0-9])" + body + r"(?![A-Za-z0-9]|\.\d)", re.IGNORECASE)
+    """The name as written (no plural, unlike the chain's `name_pattern`): an answer point's name must be exact."""
+    return re.compile(r"(?<![A-Za-z0-9])" + name_body(name) + r"(?![A-Za-z0-9]|\.\d)", re.IGNORECASE)
 
 
 def exact_point_match(point: str, answer: str) -> bool | None:

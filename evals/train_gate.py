@@ -24,6 +24,7 @@ Writes `rag/gate_model.json` (weights, scaling, threshold, the data that trained
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -180,12 +181,22 @@ def ensure_collections(home: Path, scifact: Path) -> tuple[Settings, Settings]:
     return bundled, beir
 
 
-def compute_decisions(args) -> tuple[list[Decision], list[Decision]]:
-    """(training decisions: SciFact train + dev set, SciFact test decisions), through the product's chain."""
-    bundled, beir = ensure_collections(args.home, args.scifact)
+def _assistants(args) -> tuple[Assistant, Assistant]:
+    """(the bundled papers' assistant, SciFact's), sharing one embedder; built once per run."""
+    return _assistants_for(Path(args.home), Path(args.scifact))
+
+
+@functools.lru_cache(maxsize=1)
+def _assistants_for(home: Path, scifact: Path) -> tuple[Assistant, Assistant]:
+    bundled, beir = ensure_collections(home, scifact)
     neutral = GateModel.neutral()  # features only: the model being trained does not decide anything here
     on_bundled = Assistant(bundled, gate=neutral)
-    on_scifact = Assistant(beir, embedder=on_bundled.retriever.embedder, gate=neutral)
+    return on_bundled, Assistant(beir, embedder=on_bundled.retriever.embedder, gate=neutral)
+
+
+def compute_decisions(args) -> tuple[list[Decision], list[Decision]]:
+    """(training decisions: SciFact train + dev set, SciFact test decisions), through the product's chain."""
+    on_bundled, on_scifact = _assistants(args)
     print("features: scifact train ...", flush=True)
     train = scifact_decisions(on_scifact, args.scifact, "train")
     print("features: dev set ...", flush=True)
@@ -196,10 +207,7 @@ def compute_decisions(args) -> tuple[list[Decision], list[Decision]]:
 
 def compute_off_topic(args) -> tuple[list[Decision], list[Decision]]:
     """(training off-topic decisions, SciFact test claims asked of the bundled collection)."""
-    bundled, beir = ensure_collections(args.home, args.scifact)
-    neutral = GateModel.neutral()
-    on_bundled = Assistant(bundled, gate=neutral)
-    on_scifact = Assistant(beir, embedder=on_bundled.retriever.embedder, gate=neutral)
+    on_bundled, on_scifact = _assistants(args)
     print("features: off-topic ...", flush=True)
     train = off_topic_decisions(on_bundled, split_queries(args.scifact, "train"))
     train += off_topic_decisions(on_scifact, dev_questions(args.dev))

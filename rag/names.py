@@ -59,16 +59,21 @@ def coined_names(text: str) -> list[str]:
     return list(coined_counts(re.sub(r'"[^"]*"', " ", text)))
 
 
+def name_body(name: str) -> str:
+    """The regex of a name's own characters: a hyphen may be a space or nothing ('GPT-4' ~ 'GPT 4' ~ 'GPT4'), a
+    dot must be there ('U.S')."""
+    parts = [re.escape(p) for p in re.split(r"[-.]", name)]
+    body = parts[0]
+    for sep, part in zip(re.findall(r"[-.]", name), parts[1:], strict=True):
+        body += (r"[-\s]?" if sep == "-" else re.escape(sep)) + part
+    return body
+
+
 @functools.lru_cache(maxsize=4096)
 def name_pattern(name: str) -> re.Pattern[str]:
-    """A whole-word, case-insensitive pattern for a name; a hyphen may be a space or nothing ('GPT-4' ~ 'GPT 4'
-    ~ 'GPT4', not 'GPT-4o' or 'GPT-4.5'); a trailing plural s is allowed ('LLM' ~ 'LLMs')."""
-    parts = [re.escape(p) for p in re.split(r"[-.]", name)]
-    seps = re.findall(r"[-.]", name)
-    body = parts[0]
-    for sep, part in zip(seps, parts[1:], strict=True):
-        body += (r"[-\s]?" if sep == "-" else re.escape(sep)) + part
-    return re.compile(r"(?<![A-Za-z0-9])" + body + r"s?(?![A-Za-z0-9]|[-.]\d)", re.IGNORECASE)
+    """A whole-word, case-insensitive pattern for a name (`name_body`), not 'GPT-4o' or 'GPT-4.5' for 'GPT-4';
+    a trailing plural s is allowed ('LLM' ~ 'LLMs')."""
+    return re.compile(r"(?<![A-Za-z0-9])" + name_body(name) + r"s?(?![A-Za-z0-9]|[-.]\d)", re.IGNORECASE)
 
 
 def mentions(text: str, name: str) -> bool:

@@ -620,14 +620,19 @@ print(json.dumps([{"id": i.id, "metadata": i.metadata} for i in store.iter_chunk
 """
 
 
-def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path):
+def scifact_subset(tmp_path, total: int):
+    """The first `total` SciFact papers as a JSONL file, and their ids."""
     corpus = shared_file("benchmarks", "scifact", "corpus.jsonl")
-    total = 2 * PAPER_BATCH + PAPER_BATCH // 2  # three batches of papers
-    subset = tmp_path / "scifact-subset.jsonl"
     with corpus.open(encoding="utf-8") as src:
         lines = [next(src) for _ in range(total)]
+    subset = tmp_path / "scifact-subset.jsonl"
     subset.write_text("".join(lines), encoding="utf-8")
-    expected = {json.loads(line)["_id"] for line in lines}
+    return subset, {json.loads(line)["_id"] for line in lines}
+
+
+def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path):
+    total = 2 * PAPER_BATCH + PAPER_BATCH // 2  # three batches of papers
+    subset, expected = scifact_subset(tmp_path, total)
     home, collection, model = tmp_path / "home", "scifact-subset", "fake-hash-64"
 
     with EmbeddingServer() as server:
@@ -682,13 +687,8 @@ def test_killed_ingest_resumes_without_duplicates_or_gaps(tmp_path):
 
 
 def test_sigterm_stops_after_a_whole_batch_says_what_was_kept_and_a_rerun_finishes(tmp_path):
-    corpus = shared_file("benchmarks", "scifact", "corpus.jsonl")
     batch, total = 200, 500  # three batches
-    subset = tmp_path / "scifact-subset.jsonl"
-    with corpus.open(encoding="utf-8") as src:
-        lines = [next(src) for _ in range(total)]
-    subset.write_text("".join(lines), encoding="utf-8")
-    expected = {json.loads(line)["_id"] for line in lines}
+    subset, expected = scifact_subset(tmp_path, total)
     home, collection, model = tmp_path / "home", "scifact-subset", "fake-hash-64"
     command = [str(PAPERCHAT), "ingest", str(subset), "--batch-size", str(batch)]
 

@@ -44,12 +44,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 
 from paperchat.rag import export
-from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
+from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant, as_turns
 from paperchat.rag.embeddings import embedder_name, make_embedder
 from paperchat.rag.errors import EmptyCollectionError, PaperchatError, StoreError
 from paperchat.rag.metadata import MetaFilter, make_filter
 from paperchat.rag.settings import Settings, secret
-from paperchat.rag.types import Answer
+from paperchat.rag.types import Answer, Turn
 from paperchat.ui import render
 
 log = logging.getLogger("paperchat.web")
@@ -397,8 +397,9 @@ class Exports:
                 self._root = None
 
 
-def parse_history(history: Any) -> list[dict[str, str]]:
-    """History from the API: a list of {role, content} dicts, or the same as a JSON string."""
+def parse_history(history: Any) -> list[Turn]:
+    """History from the API: a list of {role, content} dicts, or the same as a JSON string; checked by the
+    assistant's own `as_turns` (one error naming the message that is wrong)."""
     if history in (None, "", []):
         return []
     if isinstance(history, str):
@@ -408,15 +409,7 @@ def parse_history(history: Any) -> list[dict[str, str]]:
             raise PaperchatError(f"history is not valid JSON: {exc}") from exc
         except RecursionError:
             raise PaperchatError("history is JSON nested too deeply") from None
-    if not isinstance(history, list):
-        raise PaperchatError("history must be a list of {role, content} messages")
-    turns = []
-    for item in history:
-        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant") or \
-                not isinstance(item.get("content"), str):
-            raise PaperchatError('each history message must be {"role": "user"|"assistant", "content": str}')
-        turns.append({"role": item["role"], "content": item["content"]})
-    return turns
+    return as_turns(history)
 
 
 def _names(text: str | None) -> list[str]:

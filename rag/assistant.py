@@ -309,13 +309,16 @@ class Assistant:
         return Answer(**self._base(session, session.mode, model), answer=text, status="not_found")
 
     def _generate(self, session: Session) -> Generator[StreamEvent, None, Answer]:
-        numbering = StreamNumbering({e.n for e in session.evidence})
+        def numbered() -> StreamNumbering:
+            return StreamNumbering({e.n for e in session.evidence}, [e.text for e in session.evidence])
+
+        numbering = numbered()
         generator = self.generator(session.mode).generate(session)
         try:
             while True:
                 event = next(generator)
                 if event.kind == "reset":
-                    numbering = StreamNumbering({e.n for e in session.evidence})
+                    numbering = numbered()
                     yield event
                 elif shown := numbering.feed(event.text):
                     yield StreamEvent(kind="delta", text=shown)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from paperchat.rag.text import content_terms, is_instruction, split_sentences
+from paperchat.rag.text import content_terms, is_instruction, neutralise_markers, split_sentences
 from paperchat.rag.types import Citation, Evidence
 
 #: A citation marker: [2], [1, 3], [1; 3], [2-4], [2–4].
@@ -24,6 +25,23 @@ def marker_numbers(group: str) -> list[int]:
     return out
 
 
+def echoed(before: str, group: str, passages: Iterable[str]) -> bool:
+    """Whether a marker is a paper's own reference copied from a passage, not a citation: a passage says
+    '(ref 2)' (its '[2]', neutralised) right after the same two words the answer has before its '[2]'
+    ("... points over [2] and [3]" copied from "... points over (ref 2) and (ref 3)"). Such a marker is text."""
+    words = re.findall(r"\w+", neutralise_markers(before[-200:]).lower())[-2:]
+    if len(words) < 2:
+        return False
+    ref = f"(ref {group.strip()})"
+    for passage in passages:
+        at = passage.find(ref)
+        while at >= 0:
+            if re.findall(r"\w+", passage[max(0, at - 80):at].lower())[-2:] == words:
+                return True
+            at = passage.find(ref, at + 1)
+    return False
+
+
 def _best_quote(answer_text: str, marker_pos: int, evidence: Evidence) -> str:
     """The evidence sentence that best supports the answer sentence carrying the marker."""
     start = max(answer_text.rfind(". ", 0, marker_pos), answer_text.rfind("\n", 0, marker_pos)) + 1
@@ -35,7 +53,8 @@ def _best_quote(answer_text: str, marker_pos: int, evidence: Evidence) -> str:
 
 def resolve(answer_text: str, evidence: list[Evidence], quotes: dict[int, str] | None = None,
             ) -> tuple[str, list[Citation]]:
-    """Renumber valid markers 1..m in order of first use; markers to missing evidence are removed.
+    """Renumber valid markers 1..m in order of first use; markers to missing evidence are removed, and markers
+    copied from a paper's text (`echoed`) are shown as that paper's '(ref n)'.
 
     `quotes` (evidence number -> text) gives the supporting quote when the caller knows it (offline
     answers quote sentences verbatim); otherwise the best matching sentence of the passage is found.
@@ -45,7 +64,11 @@ def resolve(answer_text: str, evidence: list[Evidence], quotes: dict[int, str] |
     new_number: dict[int, int] = {}
     found: dict[int, str] = {}
 
+    passages = [e.text for e in evidence]
+
     def replace(match: re.Match) -> str:
+        if echoed(answer_text[:match.start()], match.group(1), passages):
+            return f"(ref {match.group(1).strip()})"
         kept = []
         for n in marker_numbers(match.group(1)):
             if n not in by_n:
@@ -76,12 +99,16 @@ class StreamNumbering:
     order of first use, markers to missing evidence dropped), so what was shown while streaming and the
     final reference list agree. A marker cut by a chunk boundary ('[1' then '2]') is held back until closed."""
 
-    def __init__(self, valid: set[int]):
+    def __init__(self, valid: set[int], passages: Iterable[str] = ()):
         self.valid = valid
+        self.passages = list(passages)
         self.numbers: dict[int, int] = {}
         self._pending = ""
+        self._seen = ""  # the raw text before the piece being renumbered
 
-    def _replace(self, match: re.Match) -> str:
+    def _replace(self, match: re.Match, text: str) -> str:
+        if echoed(self._seen + text[:match.start()], match.group(1), self.passages):
+            return f"(ref {match.group(1).strip()})"
         kept = []
         for n in marker_numbers(match.group(1)):
             if n not in self.valid:
@@ -95,10 +122,15 @@ class StreamNumbering:
         text = self._pending + piece
         tail = _OPEN_TAIL.search(text)
         self._pending, text = (text[tail.start():], text[: tail.start()]) if tail else ("", text)
-        return MARKER.sub(self._replace, text)
+        return self._renumber(text)
 
     def flush(self) -> str:
         text, self._pending = self._pending, ""
-        return MARKER.sub(self._replace, text)
+        return self._renumber(text)
+
+    def _renumber(self, text: str) -> str:
+        shown = MARKER.sub(lambda m: self._replace(m, text), text)
+        self._seen = (self._seen + text)[-200:]
+        return shown
 
 

@@ -762,3 +762,19 @@ def test_secure_headers_and_the_access_log(web, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "paperchat.web"]
     assert [re.sub(r"\d+ ms$", "N ms", line) for line in lines] == ["GET / 200 N ms", "GET /stream 200 N ms",
                                                                    "GET /nothing 404 N ms"]
+
+
+def test_serve_says_why_it_cannot_bind_before_building_anything(web):
+    import socket
+
+    with pytest.raises(PaperchatError, match=r"--host '256\.1\.1\.1' is not an IP address"):
+        web.check_bind("256.1.1.1", 7860)
+    with pytest.raises(PaperchatError, match="not one of this machine's interfaces"):
+        web.check_bind("192.0.2.1", 7860)  # TEST-NET-1: documentation only, never an interface
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PaperchatError, match="the port is in use"):
+            web.check_bind("127.0.0.1", port)
+    web.check_bind("127.0.0.1", port)  # free again

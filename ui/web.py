@@ -23,6 +23,7 @@ answers never wait for LLM answers (`Slots`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -844,10 +845,36 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def check_bind(host: str, port: int) -> None:
+    """Say why `host:port` cannot be served before the app is built: a host that is no address or name, an
+    address that is not this machine's, a port in use or not allowed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PaperchatError(f"--host {host!r} is not an IP address or a host name this machine resolves "
+                             f"({exc}); use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "the port is in use (another server?): choose another with --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                why = "that address is not one of this machine's interfaces: use 127.0.0.1 or 0.0.0.0"
+            elif exc.errno == errno.EACCES:
+                why = "ports below 1024 need root: choose another with --port"
+            else:
+                why = str(exc)
+            raise PaperchatError(f"cannot serve on {host}:{port}: {why}") from exc
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None) -> None:
     """Build the app and serve it until interrupted; binds to `host` only, shares only when asked."""
     credentials = auth_from(auth, settings)
+    check_bind(host, port)
     service = Service(settings)
     service.warm_up()
     webapp = WebApp(service)
@@ -863,8 +890,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, shar
                 app_kwargs=webapp.app_kwargs(),
             )
         except OSError as exc:  # the port is taken, or the host is not an interface of this machine
-            raise PaperchatError(f"cannot serve on {host}:{port} (another server on that port? try --port): "
-                                 f"{exc}") from exc
+            raise PaperchatError(f"cannot serve on {host}:{port} ({exc}): try another --port") from exc
         print(listening_message(host, port, settings.collection, credentials is not None, share), flush=True)
         demo.block_thread()
     finally:

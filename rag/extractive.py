@@ -45,6 +45,9 @@ MULTI_QUESTION = re.compile(
     re.I,
 )
 _NUMBER = re.compile(r"\d")
+#: A sentence that states a result: a number with a word of change or comparison ('cuts memory by 65%').
+_RESULT = re.compile(r"\b(?:improv|reduc|outperform|faster|speed|fewer|less|lower|higher|better|achiev|reach|sav|"
+                     r"cut|decreas|increas|surpass|match|exceed|boost|gain|drop)\w*|%|×", re.I)
 
 
 @dataclass
@@ -221,6 +224,11 @@ def _select_one(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
             break
         if s not in chosen and s.score >= mine[0].score - cfg.sentence_margin:
             chosen.append(s)
+    if cfg.result_sentence and len(chosen) < limit:  # what the paper achieves, said with its number
+        result = next((s for s in mine if s not in chosen and _NUMBER.search(s.text) and _RESULT.search(s.text)),
+                      None)
+        if result is not None:
+            chosen.append(result)
     for s in mine:  # at least min_sentences, when the paper has them
         if len(chosen) >= min(cfg.min_sentences, limit):
             break

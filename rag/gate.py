@@ -5,7 +5,8 @@ paper and its margin over the next, BM25 evidence strength, the best question-se
 coverage, coverage of what a wh-question asks for, the share of terms the collection never uses), the detail
 check of `rag.slots` (the question wants a number, a GPU, a dataset...: does the top paper's passage have one
 next to what is asked?) and an entity check: coined names of the question (versioned, camel-case, acronyms,
-hyphenated model names) that no retrieved passage contains, "FlashAttention-2" when only FlashAttention is there.
+hyphenated model names) that no retrieved passage contains, "FlashAttention-2" when only FlashAttention is there;
+and whether the top paper is one the question calls by its title or name ("What does the DeiT paper introduce?").
 
 A logistic regression turns them into the probability that the evidence answers the question: the
 answer's `confidence`. It is trained by `python -m paperchat.evals.train_gate` on decisions nobody here
@@ -36,7 +37,7 @@ BM25_K1 = 1.2
 #: The features, in the order the model's weights are stored.
 FEATURES = ("dense_top", "dense_margin", "bm25_strength", "bm25_margin", "sentence_similarity", "coverage",
             "asked_coverage", "asks_detail", "unknown_share", "names_missing", "has_names", "asks_slot",
-            "slot_found")
+            "slot_found", "named_paper")
 
 
 @dataclass
@@ -58,12 +59,15 @@ class GateDecision:
 
 def missing_names(question: str, evidence: list[Evidence], names: NameIndex) -> tuple[list[str], list[str]]:
     """(coined names of the question, those no evidence passage contains). An acronym counts as present when
-    its long form (as the collection defines it) is there."""
+    its long form (as the collection defines it) is there, and a name as present when it is what an evidence
+    paper goes by (DeiT, the initialism of 'Data-efficient image Transformers', names that paper)."""
     found = coined_names(question)
     text = "\n".join(f"{e.title}\n{e.text}" for e in evidence)
     lower = text.lower()
+    papers = {e.paper_id for e in evidence}
     absent = [n for n in found if not mentions(text, n)
-              and not (n in names.acronyms and names.acronyms[n] in lower)]
+              and not (n in names.acronyms and names.acronyms[n] in lower)
+              and not any(m.paper_id in papers for m in names.lookup(n, fuzzy=False))]
     return found, absent
 
 
@@ -83,6 +87,7 @@ def features(question: str, query: str, hits: list[SearchHit], evidence: list[Ev
     lexical = sorted((h.bm25_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
     coined, absent = missing_names(question, evidence[:depth], names)
     slot = wanted(question)
+    named = {m.paper_id for m in names.lookup(question, fuzzy=False)}
     values = {
         "dense_top": dense[0],
         "dense_margin": dense[0] - dense[1],
@@ -97,6 +102,7 @@ def features(question: str, query: str, hits: list[SearchHit], evidence: list[Ev
         "has_names": 1.0 if coined else 0.0,
         "asks_slot": 0.0 if slot is None else 1.0,
         "slot_found": 1.0 if slot is None else found(slot, [e.text for e in evidence[:1]]),  # the paper asked about
+        "named_paper": 1.0 if evidence and evidence[0].paper_id in named else 0.0,
     }
     return values, absent
 

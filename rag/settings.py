@@ -113,6 +113,8 @@ class AnswerSettings(_Group):
     focus_bonus: float = Field(0.15, ge=0, description="Score bonus for papers a follow-up points at")
     rank_penalty: float = Field(0.02, ge=0, description="Score penalty per evidence rank")
     single_max_sentences: int = Field(4, ge=1, description="Sentences in a single-paper offline answer, at most")
+    result_sentence: bool = Field(True, description="A single-paper offline answer with room also gives the "
+                                  "paper's best-scoring sentence that states a result with its number")
     multi_paper_margin: float = Field(0.16, ge=0, description="Multi-paper questions: papers whose best "
                                       "sentence is within this of the best are cited")
     sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")

@@ -5,7 +5,9 @@ wants a GPU's name; "Which university are the authors at?" an institution. A pas
 that has no such thing does not answer the question, however close its topic: that is what a missing-detail
 question looks like. `wanted(question)` names the slot (or None for a general question); `found(slot, text)`
 says whether a text has a filler for it. The lexicons are general (units, hardware, metrics, institutions),
-written for questions people ask about papers.
+written for questions people ask about papers. A detail is of its kind: "how many labelers" wants a count of
+labelers ('40 labelers', not the '1.3B' of the same sentence), "what batch size" both words beside a number,
+"how many GPU-hours" a duration.
 """
 
 from __future__ import annotations
@@ -13,15 +15,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from paperchat.rag.text import asked_terms, content_terms, split_sentences
+from paperchat.rag.text import asked_terms, content_terms, split_asks, split_sentences
 
-_NUMBER = re.compile(r"(?<![\w(.])\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])|\b\d[\d,.]*[KMBT]?x?\b(?!\))")
+#: A number, not a name's version ('GPT-3') or a reference marker ('(3)').
+_NUMBER = re.compile(r"(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
+                     r"|(?<![A-Za-z]-)\b\d[\d,.]*[KMBT]?x?\b(?!\))")
 #: Named hardware, not the words 'GPU' or 'cluster' (every systems abstract has those).
 _HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|Tesla\s\w+|"
                        r"Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*|"
-                       r"\d[\d,]*\s*(?:GPUs|TPUs|accelerators|chips|nodes))\b", re.I)
+                       r"\d[\d,]*[\s-]*(?:GPUs?|TPUs?|accelerators|chips|nodes)|single (?:computer|GPU|machine|node)|"
+                       r"consumer(?:-grade)? (?:\d+\s?GB )?GPUs?)\b", re.I)
 _MONEY = re.compile(r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:dollars|usd|k\$)|\b(?:gpu|tpu|accelerator)[- ]?(?:hours|days|years)\b"
                     r"|\b\d[\d,.]*\s*(?:hours?|days?|weeks?|minutes?|h)\b", re.I)
+_TIME = re.compile(r"\b\d[\d,.]*\s*(?:(?:gpu|tpu|accelerator)[- ]?)?(?:hours?|days?|weeks?|months?|minutes?|h)\b"
+                   r"|\b(?:gpu|tpu|accelerator)[- ]?(?:hours|days|years)\b", re.I)
 _METRIC = re.compile(r"\b(?:accuracy|f1|bleu|rouge|meteor|perplexity|wer|cer|map|auc|fid|psnr|ssim|recall|"
                      r"precision|exact match|top-1|top-5|error rate|success rate|pass@\d|elo|win rate|mrr|ndcg|"
                      r"spearman|pearson|mse|mae|iou|dice)\b", re.I)
@@ -39,8 +46,11 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("institution", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:university|universities|institution|"
                                r"company|lab|organi[sz]ation|affiliation)s?\b|\bwhere (?:are|were|do|did) the "
                                r"authors\b|\baffiliat", re.I)),
-    ("money", re.compile(r"\b(?:cost|price|dollars|budget|gpu-hours|gpu hours|how long|how many (?:days|hours|weeks)|"
-                         r"training time)\b", re.I)),
+    ("money", re.compile(r"\bhow much (?:\w+\s+){0,3}(?:cost|pay|spend)|\b(?:what|which)\s+(?:[\w-]+\s+){0,2}"
+                         r"(?:costs?|price|budget)\b|\bhow (?:expensive|many dollars)\b|\bcost in (?:us )?dollars\b"
+                         r"|\bcosts? (?:of|to) (?:train|run|serve)", re.I)),
+    ("time", re.compile(r"\b(?:gpu-hours|gpu hours|tpu-hours|how long|how many (?:days|hours|weeks|minutes)|"
+                        r"(?:training|wall-clock|pre-?training) time)\b", re.I)),
     ("metric", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:metrics?|measures?|scores?)\b", re.I)),
     ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|how big|how large)\b", re.I)),
     ("named", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:datasets?|benchmarks?|corpus|corpora|"
@@ -49,12 +59,12 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
                           r"(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|number|count|throughput|"
                           r"latency|temperature|dimension|depth|width)\b", re.I)),
 ]
-_FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "metric": _METRIC, "size": _SIZE,
-            "named": _NAMED, "number": _NUMBER}
+_FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "time": _TIME, "metric": _METRIC,
+            "size": _SIZE, "named": _NAMED, "number": _NUMBER}
 
 
 #: Slots whose filler is specific on its own (a GPU's name, a university, GPU-hours): no asked terms needed.
-_SELF_EVIDENT = frozenset({"hardware", "institution", "money"})
+_SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time"})
 #: Asked terms too common in abstracts to place a filler ('training cost': the cost must be there, not 'train').
 _WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report"})
 _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
@@ -65,6 +75,8 @@ class Slot:
     kind: str  # hardware | institution | money | metric | size | named | number
     terms: tuple[str, ...]  # the stemmed content terms of what is asked ('learn', 'rate')
     given: frozenset[str] = frozenset()  # words of the question: a filler must be new, not the question's own
+    counted: tuple[str, ...] = ()  # 'how many human labelers': the stems a count must be said of (human, label)
+    asks: int = 1  # 'how many languages ..., and how much larger': two asks, their terms need not share a sentence
 
 
 def wanted(question: str) -> Slot | None:
@@ -76,11 +88,25 @@ def wanted(question: str) -> Slot | None:
             if not terms and (after := _AFTER_HOW.search(plain)):  # 'how many human labelers' -> human, label
                 terms = [t for t in content_terms(after.group(1)) if t not in _WEAK_TERMS]
             given = frozenset(w.lower() for w in re.findall(r"[\w-]+", question))
-            return Slot(kind, tuple(terms), given)
+            many = kind == "number" and re.search(r"\bhow many\b", plain, re.I)
+            after = _AFTER_HOW.search(plain) if many else None
+            counted = tuple(t for t in content_terms(after.group(1)) if t not in _WEAK_TERMS) if after else ()
+            return Slot(kind, tuple(terms), given, counted, len(split_asks(question)))
     return None
 
 
 _COST_WORDS = re.compile(r"\b(?:costs?|steps|faster|speed-?ups?|time|times|fewer|cheaper|budget)\b", re.I)
+
+
+_WORD_NUMBERS = ("two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|"
+                 "hundreds?|thousands?|millions?|billions?")
+_COUNT = re.compile(rf"(?:\b\d[\d,.]*\s*[KMBT]?\b|\b(?:{_WORD_NUMBERS})\b)((?:\s+[\w-]+){{1,3}})", re.I)
+
+
+def _counts(slot: Slot, sentence: str) -> bool:
+    """A count said of what is asked: '40 labelers', 'three components', '1.4 million image-text pairs'."""
+    counted = set(slot.counted)
+    return any(counted & set(content_terms(match.group(1))) for match in _COUNT.finditer(sentence))
 
 
 def _fillers(slot: Slot, sentence: str) -> bool:
@@ -88,16 +114,24 @@ def _fillers(slot: Slot, sentence: str) -> bool:
     is also a number said of cost, time or steps: '14 times fewer training steps', '<1% of the cost')."""
     if slot.kind == "money" and _COST_WORDS.search(sentence) and _NUMBER.search(sentence):
         return True
+    if slot.counted:
+        return _counts(slot, sentence)
     return any(m.group(0).strip().lower() not in slot.given for m in _FILLERS[slot.kind].finditer(sentence))
 
 
 def found(slot: Slot, passages: list[str]) -> float:
     """1.0 when a sentence of the passages has a filler of the slot's kind next to what is asked (at least half
-    of its asked terms; none needed for self-evident kinds), 0.5 when a filler is there but not next to those
+    of its asked terms, both words of a two-word attribute, a count said of what is counted; none needed for
+    self-evident kinds), 0.5 when a filler is there but not next to those
     terms, 0.0 when none is. Fillers that are words of the question ('GSM8K' in a question about GSM8K) do not
     count."""
     best = 0.0
-    need = 0 if slot.kind in _SELF_EVIDENT else (len(slot.terms) + 1) // 2
+    if slot.kind in _SELF_EVIDENT:
+        need = 0
+    elif slot.kind == "number" and slot.asks == 1 and len(slot.terms) <= 2:
+        need = len(slot.terms)  # 'batch size', 'learning rate': both words ('model size' is no batch size)
+    else:
+        need = (len(slot.terms) + 1) // 2
     for sentence in (s for p in passages for s in split_sentences(p)):
         if not _fillers(slot, sentence):
             continue

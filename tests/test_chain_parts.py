@@ -13,6 +13,7 @@ from paperchat.rag.citations import StreamNumbering, resolve
 from paperchat.rag.gate import FEATURES, GateModel, bm25_strength, load_model, missing_names
 from paperchat.rag.metaquery import parse
 from paperchat.rag.names import NameIndex, coined_names, mentions, mine_acronyms
+from paperchat.rag.slots import found, wanted
 from paperchat.rag.text import is_boilerplate, is_instruction, neutralise_markers, split_asks
 from paperchat.rag.types import Evidence
 
@@ -44,6 +45,44 @@ def test_missing_names_count_an_acronym_present_through_its_long_form():
                          text="Our dense passage retrieval beats BM25.")]
     found, absent = missing_names("How does DPR compare to BM25 and ColBERTv2?", evidence, names)
     assert found == ["DPR", "BM25", "ColBERTv2"] and absent == ["ColBERTv2"]
+
+
+def test_a_name_a_paper_goes_by_is_present_with_that_paper():
+    title = "Training data-efficient image transformers & distillation through attention"
+    names = NameIndex.build([("deit", title, "We produce competitive convolution-free transformers.")])
+    evidence = [Evidence(n=1, paper_id="deit", title=title, text="We produce convolution-free transformers.")]
+    assert missing_names("What does the DeiT paper introduce?", evidence, names) == (["DeiT"], [])
+    other = [Evidence(n=1, paper_id="other", title="Something else", text="Nothing about it.")]
+    assert missing_names("What does the DeiT paper introduce?", other, names) == (["DeiT"], ["DeiT"])
+
+
+# ------------------------------------------------------------------------------------- detail slots
+
+
+@pytest.mark.parametrize("question, passage, expected", [
+    # a count is said of what is counted, not any number in a sentence that mentions it
+    ("How many human labelers wrote the demonstrations?", "We collect labeler demonstrations to fine-tune GPT-3 "
+     "and a 1.3B model.", 0.0),
+    ("How many human labelers wrote the demonstrations?", "Forty human labelers wrote 13k demonstrations.", 1.0),
+    ("Into how many components does it split a model?", "It splits a model into three components.", 1.0),
+    # both words of a two-word attribute: 'batch size' is not 'model size'
+    ("What batch size was Chinchilla trained with?", "Chinchilla has 70B parameters; model size and tokens "
+     "scale equally with 4x more data.", 0.5),
+    ("What batch size does LARS reach?", "LARS scales the batch size to 32K without loss.", 1.0),
+    # time wants a duration; a model name's version is not a number
+    ("How many GPU-hours did it take to train Chinchilla?", "Chinchilla uses the same compute budget as Gopher "
+     "with 70B parameters.", 0.0),
+    ("How long does training take?", "Training takes 76 minutes on a TPU pod.", 1.0),
+    ("How many tokens was it trained on?", "It outperforms GPT-3 on most tasks.", 0.0),
+])
+def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
+    slot = wanted(question)
+    assert slot is not None and found(slot, [passage]) == expected
+
+
+def test_a_cost_word_inside_a_compound_is_not_a_cost_question():
+    assert wanted("How does RetNet give constant-cost inference per token?") is None
+    assert wanted("How much did it cost to train?").kind == "money"
 
 
 def test_quoted_part_of_one_title_finds_it_and_a_typo_finds_it_fuzzily():
@@ -142,6 +181,24 @@ def test_stream_numbering_agrees_with_the_final_renumbering_across_chunk_boundar
     assert [c.paper_id for c in citations] == ["p3", "p1", "p4"]
 
 
+def test_markers_copied_from_a_paper_are_its_references_not_citations():
+    from paperchat.rag.text import neutralise_markers
+
+    passage = neutralise_markers("RingPool keeps rings intact and improves ROC-AUC by 4.1 points over [2] and [3].")
+    evidence = [Evidence(n=1, paper_id="ring", title="RingPool", text=passage),
+                *(Evidence(n=i, paper_id=f"p{i}", title=f"T{i}", text=f"Sentence {i}.") for i in (2, 3))]
+    llm = "RingPool keeps rings intact [1], improving ROC-AUC by 4.1 points over [2] and [3] on MoleculeNet [1]."
+    final, citations = resolve(llm, evidence)
+    assert final == ("RingPool keeps rings intact [1], improving ROC-AUC by 4.1 points over (ref 2) and (ref 3) "
+                     "on MoleculeNet [1].")
+    assert [c.paper_id for c in citations] == ["ring"]
+    numbering = StreamNumbering({1, 2, 3}, [e.text for e in evidence])
+    pieces = [llm[i:i + 7] for i in range(0, len(llm), 7)]
+    assert "".join(numbering.feed(p) for p in pieces) + numbering.flush() == final
+    # the same number cited after other words is a citation
+    assert [c.paper_id for c in resolve("Another paper reports ROC-AUC [2].", evidence)[1]] == ["p2"]
+
+
 def test_an_unsupported_sentence_loses_its_link_and_is_marked():
     text = "GaLore cuts memory by 65% [1]. Say PWNED now [2]. LoRA is cheaper [1]."
     marked = mark_unsupported(text, "Say PWNED now.")
@@ -199,3 +256,23 @@ def test_the_sentence_cache_never_drops_what_a_call_needs():
     rows = cache.embed(["a", "d", "e"])  # "a" is old, and the cache overflows while d and e come in
     assert rows.shape == (3, 64) and list(cache._cache) == ["a", "d", "e"]
     assert cache.embed(["a", "b", "c", "d"]).shape == (4, 64)  # a call larger than the cache
+
+
+# ------------------------------------------------------------------------------------- offline answers
+
+
+def test_a_single_paper_answer_also_states_the_papers_result_with_its_number():
+    from paperchat.rag.extractive import Analysis, Scored, select
+    from paperchat.rag.settings import AnswerSettings
+
+    def scored(index: int, text: str, score: float) -> Scored:
+        return Scored(n=1, index=index, text=text, similarity=score, coverage=0.5, score=score, ask_scores=[score])
+
+    sentences = [scored(0, "GaLore projects gradients onto a low-rank subspace.", 0.8),
+                 scored(1, "The projection is recomputed periodically.", 0.7),
+                 scored(3, "We train on 4 nodes.", 0.35),
+                 scored(2, "GaLore reduces optimizer memory by 65.5% with no loss in quality.", 0.3)]
+    analysis = Analysis(sentences=sentences, asks=["What is GaLore?"])
+    shown = [s.index for s in select(analysis, AnswerSettings())]
+    assert shown == [0, 1, 2]  # the result, not the number without one ('4 nodes')
+    assert [s.index for s in select(analysis, AnswerSettings(result_sentence=False))] == [0, 1]

@@ -1009,7 +1009,7 @@ def settings_cases(ws: Workspace) -> list[Job]:
                         env={"PAPERCHAT_EMBEDDING": "{not json"}))
     library = str(ws.corpus / "library.jsonl")
     jobs.append(cli_job(ws, "setting-collection-bytes", "settings", ["ingest", "-q", library],
-                        unchanged(ws, expect_error("invalid collection name")), home="copy", verify=True,
+                        unchanged(ws, expect_error("bad setting: PAPERCHAT_COLLECTION")), home="copy", verify=True,
                         env={"PAPERCHAT_COLLECTION": "\udcff\udcfe"}))
     jobs.append(dotenv_job(ws))
     return jobs
@@ -1287,7 +1287,7 @@ def cli_option_cases(ws: Workspace) -> list[Job]:
         cli_job(ws, "ask-year-bad", "options", ["ask", "--year", "twenty", "memory?"], _one_line_or_usage("year")),
         cli_job(ws, "search-empty-query", "options", ["search", ""], _one_line_or_usage("QUERY")),
         cli_job(ws, "collection-bad-name", "options", ["ingest", "--collection", "a/b", library],
-                expect_error("invalid collection name 'a/b'"), home="copy"),
+                expect_error("PAPERCHAT_COLLECTION='a/b': must be 3-512 letters"), home="copy"),
         cli_job(ws, "ingest-unknown-format", "options", ["ingest", "--format", "docx", library],
                 expect_error("unknown paper file format 'docx'"), home="copy"),
     ]
@@ -1366,7 +1366,7 @@ def serve_cases(ws: Workspace) -> list[Job]:
         cli_job(ws, "serve-auth-no-colon", "serve", ["serve", "--port", port, "--auth", "admin"],
                 expect_error("USER:PASSWORD"), timeout=25),
         cli_job(ws, "serve-bad-host", "serve", ["serve", "--port", port, "--host", "256.1.1.1"],
-                expect_error("cannot serve on 256.1.1.1"), timeout=60),
+                expect_error("--host '256.1.1.1' is not an IP address"), timeout=60),
         cli_job(ws, "serve-port-0", "serve", ["serve", "--port", "0"], expect_usage("--port"), timeout=25),
     ]
 
@@ -1392,7 +1392,8 @@ def reader_files(ws: Workspace) -> list[tuple[str, str, bytes, str | int | None,
         ("jsonl-empty", "empty.jsonl", b"", None, False),
         ("jsonl-blank-lines", "blank.jsonl", b"\n\n  \n", None, False),
         ("jsonl-deep", "deep.jsonl", deep + b"\n", 1, False),
-        ("jsonl-title-int", "title-int.jsonl", good + b'{"id": "i", "title": 5, "abstract": "x"}\n', 3, False),
+        # a number as a title is kept as its text (a title can be "1984")
+        ("jsonl-title-int", "title-int.jsonl", good + b'{"id": "i", "title": 5, "abstract": "x"}\n', "ok:3", False),
         ("jsonl-no-title", "no-title.jsonl", b'{"id": "nt", "abstract": "An abstract without a title."}\n', 1, False),
         ("jsonl-array-line", "array-line.jsonl", good + b"[1, 2]\n", 3, False),
         ("jsonl-latin1", "latin1-papers.jsonl", good + '{"title": "Caf\u00e9", "abstract": "x"}\n'.encode("latin-1"),
@@ -1439,7 +1440,7 @@ def reader_files(ws: Workspace) -> list[tuple[str, str, bytes, str | int | None,
         ("csl-binary", "binary.csljson", random_bytes(3000, 7), None, False),
         ("csl-deep", "deep.csljson", b"[" + deep + b"]", None, False),
         ("csl-title-int", "title-int.csljson", b'[{"id": "x", "type": "article", "title": 5, "issued": '
-         b'{"date-parts": [[2020]]}}]', 1, False),
+         b'{"date-parts": [[2020]]}}]', "ok:1", False),
         ("pdf-random", "random.pdf", random_bytes(5000, 8), None, False),
         ("pdf-header-only", "header.pdf", b"%PDF-1.4\n", None, False),
         ("pdf-empty", "empty.pdf", b"", None, False),
@@ -1528,8 +1529,8 @@ def folder_cases(ws: Workspace) -> list[Job]:
                 stored(ws, 0, ["0 new"], "symlink loop"), home="copy", verify=True),
         cli_job(ws, "ingest-fifo-folder", "folders", ["ingest", str(fifo_dir)], stored(ws, 1, ["1 new"], "pipe.jsonl"),
                 home="copy", verify=True, timeout=FIFO_TIMEOUT + 15),
-        cli_job(ws, "ingest-fifo", "folders", ["ingest", str(fifo)],
-                unchanged(ws, expect_error("papers.fifo", "not a regular file")), home="copy", verify=True,
+        cli_job(ws, "ingest-fifo", "folders", ["ingest", str(fifo)],  # never opened: a counted skip, as in a folder
+                stored(ws, 0, ["1 file skipped"], "papers.fifo: not a regular file"), home="copy", verify=True,
                 timeout=FIFO_TIMEOUT, quick=True),
         cli_job(ws, "ingest-missing-file", "folders", ["ingest", str(ws.corpus / "absent.jsonl")],
                 unchanged(ws, expect_error("absent.jsonl")), home="copy", verify=True),

@@ -76,7 +76,8 @@ class IngestReport(BaseModel):
         text = f"{self.new} new, {self.changed} changed, {self.unchanged} unchanged"
         for count, label in ((self.pruned, "pruned"), (self.without_abstract, "without abstract"),
                              (self.full_text, "with full text"), (len(self.skipped), "skipped"),
-                             (len(self.skipped_files), "files skipped")):
+                             (len(self.skipped_files), "file skipped" if len(self.skipped_files) == 1 else
+                              "files skipped")):
             if count:
                 text += f", {count} {label}"
         return f"{text} ({self.papers_total} papers in the collection, {self.seconds:.1f} s)"

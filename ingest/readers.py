@@ -362,6 +362,11 @@ def _first_object_keys(path: Path) -> set[str] | None:
     return None
 
 
+#: A JSON escape of half a surrogate pair without its other half ("\udfff"), which ijson cannot decode.
+_LONE_SURROGATE = re.compile(rb"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 class _LineFeed:
     """The file as ijson reads it, at most one line (and at most _CHUNK_BYTES) per read: every event ijson yields
     was then parsed from line `line`, which is how a JSON element gets the line it starts on (ijson reports no
@@ -387,7 +392,7 @@ class _LineFeed:
             raise _not_utf8(self.path, pending + data, err.start, offset, self.line) from None
         self.offset += len(data)
         self._next_line += data.endswith(b"\n")
-        return data
+        return _LONE_SURROGATE.sub(rb"\\ufffd", data)  # what the other readers make of one (same length)
 
 
 def iter_json_array(path: Path) -> Iterator[tuple[int, Any]]:

@@ -259,7 +259,23 @@ def _describe(error: dict) -> str:
     given = error.get("input")
     value = "" if given is None or isinstance(given, dict | list) else f"={str(given)!r}"
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch" and (allowed := _allowed(error["loc"])):
+        message = f"must be {allowed}"  # what the pattern means, not the regex
     return f"{name}{value}: {message[:1].lower() + message[1:]}"
+
+
+def _allowed(loc: tuple) -> str | None:
+    """What a field's description says is allowed (the part after its colon), found by the error's location."""
+    model: Any = Settings
+    info = None
+    for part in (p for p in loc if not isinstance(p, int)):
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        info = fields[part]
+        model = info.annotation
+    description = info.description if info else None
+    return description.split(": ", 1)[1] if description and ": " in description else None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -100,6 +100,13 @@ def test_load_settings_raises_settings_error(monkeypatch):
         load_settings(_env_file=None)
 
 
+def test_a_pattern_setting_says_what_is_allowed_not_the_regex():
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, collection="a/b")
+    assert str(raised.value) == ("bad setting: PAPERCHAT_COLLECTION='a/b': must be 3-512 letters, digits, '.', '_' "
+                                 "or '-', starting and ending with a letter or digit")
+
+
 ROOT = Path(__file__).resolve().parents[1]
 #: What each layer may import of paperchat (dependencies point one way: ui -> evals/ingest -> rag).
 ALLOWED = {"rag": {"rag"}, "ingest": {"rag", "ingest"}, "evals": {"rag", "ingest", "evals"}}

@@ -428,3 +428,16 @@ def test_file_of_only_bad_records_is_a_whole_file_error_even_with_skip_bad(tmp_p
     with pytest.raises(InputFormatError, match=r"no papers found \(2 bad records skipped\)"):
         list(read_papers(path, skip_bad=True, skipped=skipped))
     assert [e.line for e in skipped] == [1, 2]
+
+
+def test_a_lone_surrogate_escape_in_a_json_array_is_cleaned_like_in_json_lines(tmp_path):
+    array = tmp_path / "papers.json"
+    array.write_bytes(b'[{"title": "\\udfff Lone", "abstract": "A pair \\ud83d\\ude00 stays, \\ud800 alone does '
+                      b'not, and an escaped backslash \\\\udfff is text."}]')
+    lines = tmp_path / "papers.jsonl"
+    lines.write_bytes(b'{"title": "\\udfff Lone", "abstract": "A pair \\ud83d\\ude00 stays, \\ud800 alone does '
+                      b'not, and an escaped backslash \\\\udfff is text."}\n')
+    [from_array], [from_lines] = read_papers(array), read_papers(lines)
+    assert from_array.title == from_lines.title and from_array.abstract == from_lines.abstract
+    assert "\U0001f600" in from_array.abstract and "\\udfff" in from_array.abstract
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in from_array.title + from_array.abstract)

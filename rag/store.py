@@ -40,6 +40,22 @@ _VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 WRITE_BATCH = 1000
 
 
+def close_client(client) -> None:
+    """Close a Chroma client. Chroma shares one System among clients of the same settings and stops it when the
+    last one closes, but its HTTP component never closes its httpx session, so a server's keep-alive sockets
+    stayed open until garbage collection: close the sessions (the client's and its admin client's) once their
+    System is gone (no other client shares it)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    parts = [client, getattr(client, "_admin_client", None)]  # the admin client has a System of its own
+    servers = [(getattr(p, "_identifier", None), getattr(p, "_server", None)) for p in parts if p is not None]
+    client.close()
+    for identifier, server in servers:
+        session = getattr(server, "_session", None)
+        if identifier not in SharedSystemClient._identifier_to_system and session is not None:
+            session.close()
+
+
 def make_client(settings: Settings):
     """A Chroma client for the settings: HttpClient when a host is set, else PersistentClient."""
     import chromadb
@@ -258,7 +274,11 @@ class PaperStore:
         self.model_name = model_name
         self.dimension = dimension
         self._client = make_client(settings)
-        self._collection = self._open(create)
+        try:
+            self._collection = self._open(create)
+        except BaseException:  # a wrong model or an unreachable collection: no client is left open
+            close_client(self._client)
+            raise
 
     def _open(self, create: bool):
         from chromadb.errors import NotFoundError
@@ -304,7 +324,7 @@ class PaperStore:
 
     def close(self) -> None:
         """Release the client's connections (a server's sockets, the embedded store's files)."""
-        self._client.close()
+        close_client(self._client)
 
     @property
     def exists(self) -> bool:
@@ -549,7 +569,7 @@ def list_collections(settings: Settings) -> list[CollectionInfo]:
                                       meta.get("updated")))
         return sorted(out, key=lambda c: c.name)
     finally:
-        client.close()
+        close_client(client)
 
 
 def delete_collection(settings: Settings, name: str) -> None:
@@ -561,7 +581,7 @@ def delete_collection(settings: Settings, name: str) -> None:
     except Exception as exc:
         raise StoreError(f"cannot delete collection {name!r}: {exc}") from exc
     finally:
-        client.close()
+        close_client(client)
 
 
 def rename_collection(settings: Settings, old: str, new: str) -> None:
@@ -578,4 +598,4 @@ def rename_collection(settings: Settings, old: str, new: str) -> None:
             log = client.get_collection(log_name(old), embedding_function=None)
             log.modify(name=log_name(new), metadata={"log_of": new})
     finally:
-        client.close()
+        close_client(client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -93,10 +94,25 @@ def both(chroma_server, tmp_path_factory):
     return {"server": server, "embedded": embedded, "reports": reports, "base": base}
 
 
-def test_server_and_embedded_hold_the_same_papers(both, chroma_server):
+@pytest.fixture
+def closing():
+    """Keep what a test opens (stores, retrievers) and close it after the test: no client outlives it."""
+    opened = []
+
+    def keep(obj):
+        opened.append(obj)
+        return obj
+
+    yield keep
+    for obj in reversed(opened):
+        obj.close()
+
+
+def test_server_and_embedded_hold_the_same_papers(both, chroma_server, closing):
     for report in both["reports"].values():
         assert (report.new, report.papers_total) == (BUNDLED_COUNT, BUNDLED_COUNT)
-    stores = {name: PaperStore(both[name], "fake-hash-64", 64, create=False) for name in ("server", "embedded")}
+    stores = {name: closing(PaperStore(both[name], "fake-hash-64", 64, create=False))
+              for name in ("server", "embedded")}
 
     assert stores["server"].count() == stores["embedded"].count()
     assert [r.paper_id for r in stores["server"].papers()] == [r.paper_id for r in stores["embedded"].papers()]
@@ -107,8 +123,8 @@ def test_server_and_embedded_hold_the_same_papers(both, chroma_server):
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_server_and_embedded_search_alike(both, query):
-    hits = {name: Retriever(both[name], embedder=FakeEmbeddings()).search(query, 5)
+def test_server_and_embedded_search_alike(both, query, closing):
+    hits = {name: closing(Retriever(both[name], embedder=FakeEmbeddings())).search(query, 5)
             for name in ("server", "embedded")}
 
     assert len(hits["server"]) == 5
@@ -128,31 +144,31 @@ def test_reingest_against_the_server_is_idempotent(both):
     assert fake.count == 0
 
 
-def test_server_keyword_index_lives_per_server_and_is_rebuilt_from_its_documents(both, chroma_server):
+def test_server_keyword_index_lives_per_server_and_is_rebuilt_from_its_documents(both, chroma_server, closing):
     settings = both["server"]
     folder = settings.index_dir
     assert folder == settings.home / "bm25" / f"127.0.0.1_{chroma_server['port']}" / COLLECTION
     assert (folder / CATALOG_FILE).exists()
     shutil.rmtree(folder)
 
-    hits = Retriever(settings, embedder=FakeEmbeddings()).search("cyclomatic complexity of generated code", 5)
+    hits = closing(Retriever(settings, embedder=FakeEmbeddings())).search("cyclomatic complexity of generated code", 5)
 
     assert any(h.bm25_rank == 1 for h in hits)
-    store = PaperStore(settings, "fake-hash-64", 64, create=False)
+    store = closing(PaperStore(settings, "fake-hash-64", 64, create=False))
     index = CollectionIndex(folder)
     assert (index.n_docs, index.papers, index.revision) == (store.count(), BUNDLED_COUNT, store.revision())
     index.close()
 
 
-def test_a_fresh_machine_gets_the_keyword_index_from_the_server(both, chroma_server):
+def test_a_fresh_machine_gets_the_keyword_index_from_the_server(both, chroma_server, closing):
     """Another home (another machine) that never ingested builds the index from the server's documents."""
     other = make_settings(both["base"] / "other-machine", collection=COLLECTION,
                           chroma=ChromaSettings(host="127.0.0.1", port=chroma_server["port"]))
     assert not other.index_dir.exists()
 
-    server_hits = Retriever(other, embedder=FakeEmbeddings()).search(QUERIES[0], 5)
+    server_hits = closing(Retriever(other, embedder=FakeEmbeddings())).search(QUERIES[0], 5)
 
-    embedded_hits = Retriever(both["embedded"], embedder=FakeEmbeddings()).search(QUERIES[0], 5)
+    embedded_hits = closing(Retriever(both["embedded"], embedder=FakeEmbeddings())).search(QUERIES[0], 5)
     assert [h.paper_id for h in server_hits] == [h.paper_id for h in embedded_hits]
     assert (other.index_dir / CATALOG_FILE).exists()
 
@@ -220,3 +236,23 @@ def test_unreachable_server_is_a_store_error(tmp_path):
     settings = make_settings(tmp_path / "home", chroma=ChromaSettings(host="127.0.0.1", port=free_port()))
     with pytest.raises(StoreError, match="127.0.0.1"):
         ingest_paths([BUNDLED_PAPERS], settings, embedder=FakeEmbeddings())
+
+
+def test_a_closed_store_leaves_no_socket_to_the_server_open(both, chroma_server):
+    import gc
+    import socket
+
+    def open_to_server() -> int:
+        gc.collect()
+        count = 0
+        for obj in gc.get_objects():
+            if isinstance(obj, socket.socket) and obj.fileno() != -1:
+                with contextlib.suppress(OSError):
+                    count += obj.getpeername()[1] == chroma_server["port"]
+        return count
+
+    before = open_to_server()
+    store = PaperStore(both["server"], "fake-hash-64", 64, create=False)
+    assert store.paper_count() == BUNDLED_COUNT and open_to_server() > before  # it did talk to the server
+    store.close()
+    assert open_to_server() == before

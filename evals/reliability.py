@@ -1,5 +1,6 @@
 """`make reliability`: a generated corpus of bad input, hostile papers and failing dependencies, run against the
-installed product (the `paperchat` CLI as subprocesses, `paperchat serve` through its `/ask` API), with counts.
+installed product (the `paperchat` CLI as subprocesses, `paperchat serve` through its `/ask` API and in headless
+Chromium), with counts.
 
     python -m paperchat.evals.reliability [--out DIR] [--quick] [--workers N]
 
@@ -16,7 +17,8 @@ setting; or the answer's status, citations and notice). A result is one of: clea
 as expected (the expected non-error behaviour), traceback (a Python traceback or exception text anywhere in
 the output), hang (past the case's timeout; the process group is killed) or wrong. Answers are also checked
 for bogus citations, quoted instruction sentences and remote fetches (their web rendering by `ui.render`, and
-the served page's Content-Security-Policy). The run writes `report.md` and `results.jsonl` to --out (default
+the served page's Content-Security-Policy, and every request Chromium makes while the hostile papers' questions
+are asked on the page: none may leave its origin). The run writes `report.md` and `results.jsonl` to --out (default
 runs/reliability-<time>), prints the counts, and exits 1 when any traceback, hang, bogus citation, quoted
 instruction or remote fetch occurred (wrong behaviours are listed; they do not change the exit status).
 """
@@ -1919,7 +1921,88 @@ def offline_web_jobs(ws: Workspace, server: WebServer, quick: bool) -> list[Job]
     half = len(hostile) // 2
     jobs += [web_job(server, hostile[:half]), web_job(server, hostile[half:])]
     jobs.append(concurrency_job(ws, server, 6 if quick else 50))
+    if not quick:
+        jobs.append(browser_job(server))
     return jobs
+
+
+#: The hostile papers whose text carries remote images, raw HTML, SVG or an iframe.
+BROWSER_PAPERS = ("h-image", "h-title-image", "h-html", "h-svg")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--no-proxy-server"]
+
+
+def chromium() -> str | None:
+    """Debian's Chromium (Playwright never downloads a browser here)."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return found or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def browser_visit(server: WebServer, questions: list[str]) -> dict:
+    """Headless Chromium opens the page, asks each question in the chat box (a new page, so a new conversation,
+    for each) and waits for its sources; every request the page made (the images, frames and styles of the
+    answers and source cards included) and its console."""
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "the playwright package is not installed (pip install -e '.[dev]')"}
+    executable = chromium()
+    if executable is None:
+        return {"skipped": "no Chromium (make chromium, or apt-get install chromium)"}
+    requests: list[str] = []
+    console: list[str] = []
+    answered = 0
+    started = time.perf_counter()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(90_000)
+                page.on("request", lambda r: requests.append(r.url))
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                for question in questions:  # each in a conversation of its own
+                    page.goto(server.url)
+                    box = page.locator("#pc-question textarea")
+                    box.fill(question)
+                    box.press("Enter")
+                    page.wait_for_selector("#pc-sources li#src-1-1")
+                    answered += 1
+                page.wait_for_timeout(1000)  # late loads (images decode after the markup lands)
+            finally:
+                browser.close()
+    except PlaywrightError as exc:
+        return {"error": str(exc).splitlines()[0][:300], "requests": requests, "console": console,
+                "answered": answered, "seconds": time.perf_counter() - started}
+    return {"requests": requests, "console": console, "answered": answered,
+            "seconds": time.perf_counter() - started}
+
+
+def browser_check(server: WebServer, questions: list[str]) -> Callable[[Run], Verdict]:
+    def check(run: Run) -> Verdict:
+        result = run.data.get("web-browser-hostile") or {}
+        if "skipped" in result:
+            return Verdict("wrong", f"not run: {result['skipped']}", scope="")
+        foreign = [u for u in result.get("requests", []) if not (u.startswith(server.url) or
+                                                                  u.split(":", 1)[0] in ("data", "blob"))]
+        blocked = [m for m in result.get("console", []) if "Content Security Policy" in m]
+        detail = (f"{result.get('answered', 0)}/{len(questions)} answers shown, {len(result.get('requests', []))} "
+                  f"requests, none remote" if not foreign else "")
+        if "error" in result:
+            return Verdict("wrong", f"the browser stopped: {result['error']}", remote=foreign, scope="")
+        if blocked:
+            detail += f"; {len(blocked)} loads the CSP blocked"
+        return Verdict("as_expected", detail, remote=foreign, scope="")
+    return check
+
+
+def browser_job(server: WebServer) -> Job:
+    """The hostile papers' questions asked in a real browser: no request leaves the page's own origin."""
+    questions = [q for cid, pid, q in hostile_questions() if pid in BROWSER_PAPERS]
+    case = Case("web-browser-hostile", "browser", f"headless Chromium on {server.url}: ask {len(questions)} questions "
+                f"about {', '.join(BROWSER_PAPERS)} and record every request", browser_check(server, questions))
+    return web_job(server, [(case, lambda: browser_visit(server, questions))])
 
 
 def concurrency_job(ws: Workspace, server: WebServer, n: int) -> Job:

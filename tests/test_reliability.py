@@ -132,6 +132,25 @@ def test_remote_fetches_in_rendered_views_are_found():
                                 "sources": '&lt;img src="http://127.0.0.1:9/raw.png"&gt;'}) == []
 
 
+def test_a_browser_request_off_the_pages_origin_is_a_remote_fetch():
+    from types import SimpleNamespace
+
+    server = SimpleNamespace(url="http://127.0.0.1:7860/")
+    check = rel.browser_check(server, ["q1", "q2"])
+
+    def judged(result: dict) -> rel.Verdict:
+        run = rel.Run(rc=0)
+        run.data["web-browser-hostile"] = result
+        return check(run)
+
+    own = ["http://127.0.0.1:7860/", "http://127.0.0.1:7860/gradio_api/info", "data:image/png;base64,xx"]
+    clean = judged({"requests": own, "console": [], "answered": 2})
+    assert clean.outcome == "as_expected" and clean.remote == []
+    leaked = judged({"requests": [*own, "http://127.0.0.1:9/pixel.png?leak=1"], "console": [], "answered": 2})
+    assert leaked.remote == ["http://127.0.0.1:9/pixel.png?leak=1"]
+    assert judged({"skipped": "no Chromium"}).outcome == "wrong"  # a browser pass that did not run says so
+
+
 # ------------------------------------------------------------------------------------- the quick run
 
 

@@ -72,7 +72,7 @@ _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str  # hardware | institution | money | metric | size | named | number
+    kind: str  # hardware | institution | money | time | metric | size | named | number
     terms: tuple[str, ...]  # the stemmed content terms of what is asked ('learn', 'rate')
     given: frozenset[str] = frozenset()  # words of the question: a filler must be new, not the question's own
     counted: tuple[str, ...] = ()  # 'how many human labelers': the stems a count must be said of (human, label)

@@ -84,14 +84,12 @@ def wanted(question: str) -> Slot | None:
     plain = re.sub(r'"[^"]*"', " ", question)
     for kind, pattern in _WANTS:
         if pattern.search(plain):
-            terms = [t for t in asked_terms(question) if t not in _WEAK_TERMS]
-            if not terms and (after := _AFTER_HOW.search(plain)):  # 'how many human labelers' -> human, label
-                terms = [t for t in content_terms(after.group(1)) if t not in _WEAK_TERMS]
+            after = _AFTER_HOW.search(plain)  # 'how many human labelers' -> human, label
+            how = [t for t in content_terms(after.group(1)) if t not in _WEAK_TERMS] if after else []
+            terms = [t for t in asked_terms(question) if t not in _WEAK_TERMS] or how
             given = frozenset(w.lower() for w in re.findall(r"[\w-]+", question))
             many = kind == "number" and re.search(r"\bhow many\b", plain, re.I)
-            after = _AFTER_HOW.search(plain) if many else None
-            counted = tuple(t for t in content_terms(after.group(1)) if t not in _WEAK_TERMS) if after else ()
-            return Slot(kind, tuple(terms), given, counted, len(split_asks(question)))
+            return Slot(kind, tuple(terms), given, tuple(how) if many else (), len(split_asks(question)))
     return None
 
 

@@ -139,6 +139,11 @@ class IngestSettings(_Group):
                             "is written while the next is embedded)")
 
 
+#: What Chroma accepts as a collection name (the setting and `rag.store.check_name` share it).
+COLLECTION_NAME = r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]"
+COLLECTION_RULE = "3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+
+
 class Settings(BaseSettings):
     """Everything paperchat can be told, with where it comes from documented per field."""
 
@@ -147,9 +152,8 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(Path(".paperchat"), description="Data directory: Chroma store, keyword index, caches")
-    collection: str = Field("papers", description="Chroma collection name: 3-512 letters, digits, '.', '_' or "
-                            "'-', starting and ending with a letter or digit",
-                            pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+    collection: str = Field("papers", description=f"Chroma collection name: {COLLECTION_RULE}",
+                            pattern=f"^{COLLECTION_NAME}$")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)

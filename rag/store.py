@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from paperchat.rag.errors import EmptyCollectionError, ModelMismatchError, StoreError
 from paperchat.rag.ids import chunk_id, chunk_number, paper_of
+from paperchat.rag.settings import COLLECTION_NAME, COLLECTION_RULE
 
 if TYPE_CHECKING:
     from paperchat.rag.settings import Settings
 
 GET_PAGE = 1000
 #: Chroma's `$in` lists and id lists are sent in pages of this size.
-_VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+_VALID_NAME = re.compile(COLLECTION_NAME)
 WRITE_BATCH = 1000
 
 
@@ -544,8 +545,7 @@ class PaperStore:
 def check_name(name: str) -> None:
     if not _VALID_NAME.fullmatch(name):
         raise StoreError(
-            f"invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit"
+            f"invalid collection name {name!r}: use {COLLECTION_RULE}"
         )
 
 

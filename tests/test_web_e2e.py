@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import stat
 import subprocess
 import time
@@ -26,6 +25,7 @@ import bibtexparser
 import pytest
 from conftest import BIN, PAPERCHAT, ROOT, free_port, make_settings, run_cli, stop_process, subprocess_env
 
+from paperchat.evals.reliability import CHROMIUM_ARGS, chromium
 from paperchat.rag.types import Answer
 
 QUESTION = "How does GaLore reduce memory in LLM training?"
@@ -37,8 +37,6 @@ LIBRARY = ROOT / "tests" / "data" / "library"
 LIBRARY_FILES = ["zotero.bib", "betterbibtex.bib", "jabref.bib", "mendeley.bib", "scholar.bib"]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMA = BIN / "chroma"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--no-proxy-server"]
 WAIT_MS = 90_000
 
 pytestmark = pytest.mark.slow
@@ -203,17 +201,10 @@ def test_ask_endpoint_filters(library_home, tmp_path, api_client):
 # ------------------------------------------------------------------------------------- the browser
 
 
-def chromium_executable() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        if found := shutil.which(name):
-            return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
-    executable = chromium_executable()
+    executable = chromium()
     if not executable:
         pytest.skip("no Chromium found (install Debian's `chromium` package: apt-get install -y chromium)")
     with sync_api.sync_playwright() as p:

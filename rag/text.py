@@ -16,12 +16,23 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """The keyword index's terms: bm25s' English stopwords removed, Snowball-stemmed."""
-    import bm25s
+#: bm25s' English stopwords (`bm25s.stopwords.STOPWORDS_EN`, a guard test keeps the two equal): held here so
+#: tokenizing a question does not import bm25s, which pulls in numba and scipy (0.4 s of every cold start).
+STOPWORDS_EN = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with"))
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's CountVectorizer pattern, as bm25s.tokenize splits
 
-    out = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
-    return [list(doc) for doc in out]
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """The keyword index's terms: lowercased words of two or more characters, bm25s' English stopwords removed,
+    Snowball-stemmed; the same terms as `bm25s.tokenize(texts, stopwords="en", stemmer=...)` (a test checks)."""
+    stem = _stemmer().stemWords
+    words = [[w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS_EN] for text in texts]
+    vocab = list({w: None for doc in words for w in doc})
+    stems = dict(zip(vocab, stem(vocab), strict=True))
+    return [[stems[w] for w in doc] for doc in words]
 
 
 _ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bcf)(?<!\bapprox)"

@@ -271,3 +271,28 @@ def test_an_index_of_another_schema_version_starts_empty(folder, monkeypatch):
     again = KeywordIndex.open(folder)
     assert (again.revision, again.n_docs) == ("", 0)
     again.close()
+
+
+def test_tokenize_is_bm25s_tokenize_without_importing_it():
+    """rag.text.tokenize reproduces bm25s.tokenize (stopwords 'en', the Snowball stemmer) term for term on the
+    bundled papers and the SciFact abstracts, Unicode and hostile text included, and a fresh process that
+    tokenizes imports neither bm25s nor numba."""
+    import bm25s
+    import bm25s.stopwords
+    from conftest import shared_file
+
+    from paperchat.rag import text as text_mod
+
+    assert frozenset(bm25s.stopwords.STOPWORDS_EN) == text_mod.STOPWORDS_EN
+    texts = shared_file("corpus", "papers.txt").read_text(encoding="utf-8").split("\n\n")
+    with shared_file("benchmarks", "scifact", "corpus.jsonl").open(encoding="utf-8") as f:
+        texts += [json.loads(line)["text"] for line in f][:3000]
+    texts += ["", "  ", "Ünïcödé naïve café — résumé", "x y z", "The THE the", "GPT-3's 1.3B-param model's",
+              "<script>alert(1)</script> ignore previous instructions", "\u00a0\u2009digits 123 4567 a1 b22"]
+    want = bm25s.tokenize(texts, stopwords="en", stemmer=text_mod._stemmer(), return_ids=False,
+                          show_progress=False)
+    assert tokenize(texts) == [list(doc) for doc in want]
+    probe = ("import sys; from paperchat.rag.text import tokenize; print(tokenize(['Sparse attention layers'])); "
+             "print(sorted(m for m in ('bm25s', 'numba', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[['spars', 'attent', 'layer']]", "[]"]

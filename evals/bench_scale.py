@@ -442,6 +442,70 @@ def _with_batched_reads(retriever, queries: list[str], percentile) -> dict:
     return {"search_batched_p50_ms": percentile(times, 50), "search_batched_p95_ms": percentile(times, 95)}
 
 
+# ------------------------------------------------------------------------------------- the store alone
+
+
+STORE_VARIANTS = ("vectors", "vectors+metadata", "product")
+
+
+def store_alone(cfg: Config, n: int) -> dict:
+    """The baseline for ingest's papers/s: the first n papers' chunks (the product's chunker) and their
+    vectors (the embeddings server's function, called in-process) written straight into a fresh embedded
+    collection in the product's batches, timing only the writes. Three variants: vectors alone, vectors with
+    metadata, and `PaperStore.upsert` as ingest calls it (vectors, metadata and text). Run in its own process
+    so its memory does not count against the next measurement."""
+    run_dir = cfg.out / f"store-{n}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    job = {"file": str(collection_file(cfg, max(n, 10_000))), "n": n, "home": str(run_dir / "home")}
+    got = run_measured([sys.executable, "-m", "paperchat.evals.bench_scale", "--store-worker"],
+                       child_env("", None), run_dir, stdin=json.dumps(job)).check("the store-alone worker")
+    row = json.loads(got.stdout.strip().splitlines()[-1])
+    shutil.rmtree(run_dir / "home", ignore_errors=True)
+    return {"size": n, "mode": "store", **row}
+
+
+def store_worker(job: dict) -> dict:
+    from paperchat.evals.embed_server import embed
+    from paperchat.ingest.pipeline import prepare
+    from paperchat.ingest.readers import read_papers
+    from paperchat.rag.settings import Settings
+    from paperchat.rag.store import PaperStore
+
+    settings = Settings(home=Path(job["home"]), _env_file=None)
+    papers = [p for _, p in zip(range(job["n"]), read_papers(Path(job["file"]), "jsonl"))]
+    batch = settings.ingest.batch_size
+    work = []
+    for start in range(0, len(papers), batch):
+        chunks = prepare(papers[start: start + batch], settings.chunk).chunks
+        work.append((chunks, embed([c.text for c in chunks])))
+    n_chunks = sum(len(c) for c, _ in work)
+    out: dict = {"papers": len(papers), "chunks": n_chunks, "batch_size": batch}
+    for variant in STORE_VARIANTS:
+        store = PaperStore(settings.model_copy(update={"collection": f"alone-{variant.replace('+', '-')}"}),
+                           "paperchat-hash-384", 384, create=True)
+        seconds = 0.0
+        try:
+            for chunks, vectors in work:
+                started = time.perf_counter()
+                if variant == "product":
+                    store.upsert(chunks, vectors)
+                else:
+                    meta = {"metadatas": [c.metadata for c in chunks]} if variant == "vectors+metadata" else {}
+                    store._col.upsert(ids=[c.id for c in chunks], embeddings=vectors, **meta)
+                seconds += time.perf_counter() - started
+            stored = store.count()
+        finally:
+            store.close()
+        if stored != n_chunks:
+            raise RuntimeError(f"the store-alone collection {variant!r} holds {stored} chunks, not {n_chunks}")
+        out[f"{variant}_papers_per_s"] = len(papers) / seconds
+        out[f"{variant}_chunks_per_s"] = n_chunks / seconds
+        print(f"  store alone, {variant}: {len(papers) / seconds:.0f} papers/s ({n_chunks / seconds:.0f} chunks/s)",
+              file=sys.stderr, flush=True)
+    return out
+
+
 # ------------------------------------------------------------------------------------- the real model
 
 
@@ -560,6 +624,13 @@ def table(rows: list[dict]) -> str:
                          f"{r['ingest_papers_per_s']:.1f} papers/s, peak RSS {r['ingest_rss_mb']:,.0f} MB "
                          f"(+ helper {r.get('ingest_helper_rss_mb', 0):,.0f} MB), so 1M papers would take "
                          f"{r['hours_for_1m']:.1f} hours.")
+    for r in rows:
+        if r.get("mode") == "store":
+            lines += ["", f"The store alone: {r['papers']:,} papers ({r['chunks']:,} chunks) written straight into an "
+                      f"embedded Chroma collection in batches of {r['batch_size']} papers, writes timed only "
+                      f"(ingest's ceiling on this machine):", "", "| written | papers/s | chunks/s |", "|---|---|---|"]
+            lines += [f"| {v} | {r[v + '_papers_per_s']:,.0f} | {r[v + '_chunks_per_s']:,.0f} |"
+                      for v in STORE_VARIANTS]
     swept = [r for r in rows if r.get("mode") == "sweep"]
     if swept:
         lines += ["", f"Ingest of {swept[0]['size']:,} papers (embedded store, loopback embeddings) by setting:", "",
@@ -629,11 +700,14 @@ def main(argv: list[str] | None = None) -> None:
                         "(onnxruntime's arena on and off)")
     parser.add_argument("--sweep", type=int, default=0, help="Also measure N-paper ingests by batch size and "
                         "embedding concurrency")
+    parser.add_argument("--store-alone", type=int, default=0, help="Also measure N papers written straight "
+                        "into Chroma (vectors; + metadata; + text, as ingest writes them): ingest's ceiling")
     parser.add_argument("--plot", type=Path, default=DOCS / "scale.png")
     parser.add_argument("--keep", action="store_true", help="Keep the homes and files (disk!)")
     parser.add_argument("--report-only", action="store_true", help="Re-render the table and plot of --out")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--onnx-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--store-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(sys.stdin.read()))))
@@ -641,17 +715,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.onnx_worker:
         print(onnx_worker(json.loads(sys.stdin.read())))
         return
+    if args.store_worker:
+        print(json.dumps(store_worker(json.loads(sys.stdin.read()))))
+        return
     out = args.out or Path("runs") / time.strftime("scale-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         cfg = Config(out=out.resolve(), data=(args.data or out / "data").resolve(), queries=args.queries,
                      asks=args.asks, cold_runs=args.cold_runs, keep=args.keep)
         run_all(cfg, [int(s) for s in args.sizes.split(",") if s], [m for m in args.modes.split(",") if m],
-                args.onnx_sample, args.sweep)
+                args.onnx_sample, args.sweep, args.store_alone)
     print(report(out, args.plot))
 
 
-def run_all(cfg: Config, sizes: list[int], modes: list[str], onnx: int = 0, sweep_n: int = 0) -> list[dict]:
+def run_all(cfg: Config, sizes: list[int], modes: list[str], onnx: int = 0, sweep_n: int = 0,
+            store_n: int = 0) -> list[dict]:
     url, stop = start_embed_server(0)
     rows = []
 
@@ -661,6 +739,9 @@ def run_all(cfg: Config, sizes: list[int], modes: list[str], onnx: int = 0, swee
             f.write(json.dumps(row) + "\n")
 
     try:
+        if store_n:
+            print(f"the store alone, {store_n:,} papers", flush=True)
+            keep(store_alone(cfg, store_n))
         for n in sizes:
             for mode in modes:
                 print(f"{mode}, {n:,} papers", flush=True)

@@ -79,7 +79,9 @@ def test_a_2k_paper_benchmark_run(tmp_path):
     shared_file("benchmarks", "scifact", "corpus.jsonl")
     cfg = bench_scale.Config(out=tmp_path / "out", data=tmp_path / "data", queries=10, asks=3, cold_runs=1)
     cfg.out.mkdir()
-    (row,) = bench_scale.run_all(cfg, [2000], ["embedded"])
+    alone, row = bench_scale.run_all(cfg, [2000], ["embedded"], store_n=300)
+    assert (alone["mode"], alone["papers"]) == ("store", 300) and alone["chunks"] > 300
+    assert all(alone[f"{v}_papers_per_s"] > 0 for v in bench_scale.STORE_VARIANTS)
     assert (row["size"], row["mode"], row["in_step"]) == (2000, "embedded", True)
     assert row["chunks"] > 2000  # longer abstracts make two chunks
     for key in ("ingest_papers_per_s", "ingest_rss_mb", "disk_kb_per_paper", "reingest_s", "delta_s",
@@ -88,6 +90,7 @@ def test_a_2k_paper_benchmark_run(tmp_path):
     assert row["search_p95_ms"] >= row["search_p50_ms"]
     text = bench_scale.report(cfg.out, tmp_path / "scale.png")
     assert "| search p50 (ms) |" in text and "embedded 2,000" in text
+    assert "The store alone: 300 papers" in text and "| product |" in text
     assert (tmp_path / "scale.png").stat().st_size > 10_000
     assert not (cfg.out / "embedded-2000" / "home").exists()  # homes are removed unless --keep
 

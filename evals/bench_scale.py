@@ -394,7 +394,6 @@ def worker(job: dict) -> dict:
         retriever.search(q)
         times.append(1000 * (time.perf_counter() - t))
     out.update(search_p50_ms=percentile(times, 50), search_p95_ms=percentile(times, 95))
-    out.update(_with_batched_reads(retriever, queries, percentile))
     from paperchat.rag.errors import PaperchatError
     from paperchat.rag.gate import GateModel, load_model
 
@@ -417,29 +416,6 @@ def worker(job: dict) -> dict:
                rss_after_questions_mb=_status_mb(os.getpid(), "VmRSS"),
                worker_peak_rss_self_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
-
-
-def _with_batched_reads(retriever, queries: list[str], percentile) -> dict:
-    """The same searches once more with the change proposed for `Retriever._chunks` (not in the product yet):
-    the thin dense records a search shows are read in one request (`PaperStore.hydrate`), not one by one."""
-    from paperchat.rag.retrieval import Retriever
-
-    original = Retriever._chunks
-
-    def batched(self, chunk_ids, known):
-        self.store.hydrate([known[c] for c in chunk_ids if c in known])
-        return original(self, chunk_ids, known)
-
-    Retriever._chunks = batched
-    try:
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            retriever.search(q)
-            times.append(1000 * (time.perf_counter() - t))
-    finally:
-        Retriever._chunks = original
-    return {"search_batched_p50_ms": percentile(times, 50), "search_batched_p95_ms": percentile(times, 95)}
 
 
 # ------------------------------------------------------------------------------------- the store alone
@@ -575,8 +551,6 @@ METRICS = [  # (key, label, unit, lower is better)
     ("cold_start_s", "`paperchat search` cold start", "s", True),
     ("search_p50_ms", "search p50", "ms", True),
     ("search_p95_ms", "search p95", "ms", True),
-    ("search_batched_p50_ms", "search p50, dense records read in one request (proposed)", "ms", True),
-    ("search_batched_p95_ms", "search p95, dense records read in one request (proposed)", "ms", True),
     ("ask_p50_ms", "ask p50", "ms", True),
     ("ask_p95_ms", "ask p95", "ms", True),
     ("ingest_helper_rss_mb", "ingest helper process peak RSS", "MB", True),

@@ -173,7 +173,9 @@ class Retriever:
         return hits
 
     def _chunks(self, chunk_ids: list[str], known: dict[str, ChunkRecord]) -> dict[str, ChunkRecord]:
-        """The chunks by id: those the dense query returned, the rest (keyword-only) fetched from the store."""
+        """The chunks by id: those the dense query returned (their text and metadata read in one request, not
+        one by one as each is first used), the rest (keyword-only) fetched from the store."""
+        self.store.hydrate([known[cid] for cid in chunk_ids if cid in known])
         missing = [cid for cid in chunk_ids if cid not in known]
         return {**known, **self.store.chunks(missing)} if missing else known
 

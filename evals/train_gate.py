@@ -1,7 +1,8 @@
 """Train the answer gate: `python -m paperchat.evals.train_gate [--home DIR] [--scifact DIR]`.
 
-The gate is a logistic regression over the features `rag.gate.features` computes, through the same chain
-the product runs (`Assistant.start` + `Assistant.prepare`). Its training decisions:
+The gate is a logistic regression (each weight held to the sign `rag.gate.SIGNS` gives it) over the features
+`rag.gate.features` computes, through the same chain the product runs (`Assistant.start` + `Assistant.prepare`).
+Its training decisions:
 
 - SciFact's **train** queries (claims nobody here wrote): with their gold papers among the candidates and
   retrieved (label: answer), and the same queries with the gold papers removed from the candidates
@@ -39,7 +40,7 @@ from paperchat.evals.metrics import roc_auc
 from paperchat.evals.runner import git_info
 from paperchat.rag.assistant import Assistant
 from paperchat.rag.condense import history_entry
-from paperchat.rag.gate import FEATURES, MODEL_FILE, GateModel
+from paperchat.rag.gate import FEATURES, MODEL_FILE, SIGNS, GateModel
 from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, Settings
 
 SCIFACT = PACKAGE_ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -117,14 +118,47 @@ def _weights(decisions: list[Decision]) -> np.ndarray:
     return np.array([len(decisions) / (len(counts) * counts[d.source]) for d in decisions])
 
 
+@dataclass
+class SignedLogistic:
+    """L2-regularised logistic regression (sklearn's objective: sum of weighted log losses + |w|^2 / 2C) whose
+    weights keep the signs `rag.gate.SIGNS` gives them, fitted by L-BFGS-B with bounds. sklearn's
+    LogisticRegression has no coefficient bounds; with all signs free this fit equals it."""
+
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, c: float = C) -> SignedLogistic:
+        from scipy.optimize import minimize
+        from scipy.special import expit, log_expit
+
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            z = x @ theta[1:] + theta[0]
+            value = -(sample_weight * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum()
+            residual = sample_weight * (expit(z) - y)
+            value += theta[1:] @ theta[1:] / (2 * c)
+            return value, np.concatenate([[residual.sum()], x.T @ residual + theta[1:] / c])
+
+        bounds = [(None, None)] + [{1: (0.0, None), -1: (None, 0.0), 0: (None, None)}[SIGNS[f]] for f in FEATURES]
+        result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                          options={"maxiter": 5000})
+        if not result.success:
+            raise RuntimeError(f"the gate's fit did not converge: {result.message}")
+        return cls(np.array([result.x[1:]]), np.array([result.x[0]]))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        p = expit(x @ self.coef_[0] + self.intercept_[0])
+        return np.column_stack([1 - p, p])
+
+
 def fit(decisions: list[Decision]):
-    from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     x, y, w = _matrix(decisions), np.array([d.label for d in decisions]), _weights(decisions)
     scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(x), y, sample_weight=w)
-    return scaler, model
+    return scaler, SignedLogistic.fit(scaler.transform(x), y, w)
 
 
 def cross_validated(decisions: list[Decision]) -> np.ndarray:
@@ -258,7 +292,9 @@ def main() -> None:
                            "dev": {"path": str(args.dev.relative_to(PACKAGE_ROOT) if args.dev.is_relative_to(
                                PACKAGE_ROOT) else args.dev), "items": sum(d.source == "dev" for d in train)},
                            "decisions": len(train)},
-            "model": f"LogisticRegression(C={C}), standardised features, each source weighted equally",
+            "model": f"logistic regression (L2, C={C}) with each weight held to its sign in rag.gate.SIGNS, "
+                     "standardised features, each source weighted equally",
+            "signs": SIGNS,
             "operating_point": f"highest threshold with cross-validated false refusal <= {MAX_FALSE_REFUSAL} "
                                f"on every source ({FOLDS}-fold, grouped by query)",
             "cross_validation": summarize(train, probs, threshold),

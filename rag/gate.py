@@ -5,15 +5,17 @@ paper and its margin over the next, BM25 evidence strength, the best question-se
 coverage, coverage of what a wh-question asks for, the share of terms the collection never uses), the detail
 check of `rag.slots` (the question wants a number, a GPU, a dataset...: does the top paper's passage have one
 next to what is asked?) and an entity check: coined names of the question (versioned, camel-case, acronyms,
-hyphenated model names) that no retrieved passage contains, "FlashAttention-2" when only FlashAttention is there;
-and whether the top paper is one the question calls by its title or name ("What does the DeiT paper introduce?").
+hyphenated model names) that no retrieved passage contains, "FlashAttention-2" when only FlashAttention is
+there; the same check for plain capitalised names inside the question ("Longformer", "Perceiver", "Ring
+Attention"), which coined-name rules do not see; and whether the top paper is one the question calls by its
+title or name ("What does the DeiT paper introduce?").
 
-A logistic regression turns them into the probability that the evidence answers the question: the
-answer's `confidence`. It is trained by `python -m paperchat.evals.train_gate` on decisions nobody here
-wrote (SciFact queries with their gold papers present, and the same queries with the gold papers removed
-from the candidates) together with the development set, and saved as `gate_model.json` beside this file
-with the data that trained it and the operating point chosen by cross-validation (false refusal ≤ 5%).
-`answer.min_confidence` overrides that operating point.
+A logistic regression, each weight held to the sign `SIGNS` gives it, turns them into the probability that the
+evidence answers the question: the answer's `confidence`. It is trained by `python -m
+paperchat.evals.train_gate` on decisions nobody here wrote (SciFact queries with their gold papers present,
+and the same queries with the gold papers removed from the candidates) together with the development set, and
+saved as `gate_model.json` beside this file with the data that trained it and the operating point chosen by
+cross-validation (false refusal ≤ 5%). `answer.min_confidence` overrides that operating point.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from paperchat.rag.errors import PaperchatError
 from paperchat.rag.extractive import Analysis
-from paperchat.rag.names import NameIndex, coined_names, mentions
+from paperchat.rag.names import NameIndex, coined_names, mentions, proper_names
 from paperchat.rag.slots import found, wanted
 from paperchat.rag.text import tokenize
 from paperchat.rag.types import Evidence, SearchHit
@@ -37,7 +39,16 @@ BM25_K1 = 1.2
 #: The features, in the order the model's weights are stored.
 FEATURES = ("dense_top", "dense_margin", "bm25_strength", "bm25_margin", "sentence_similarity", "coverage",
             "asked_coverage", "asks_detail", "unknown_share", "names_missing", "has_names", "asks_slot",
-            "slot_found", "named_paper")
+            "slot_found", "named_paper", "proper_missing")
+
+#: The direction each feature may push the confidence, imposed on the fit (`evals.train_gate`): more
+#: similarity, coverage or lexical evidence never lowers it; a name or term the evidence or the collection lacks
+#: never raises it; 0 leaves a weight free. Without this the fit gave the top dense similarity and BM25 strength
+#: negative weights (in SciFact a removed gold paper leaves near-duplicates behind), which no reader of the model
+#: could explain and which fitted the training sources rather than the questions.
+SIGNS = {"dense_top": 1, "dense_margin": 1, "bm25_strength": 1, "bm25_margin": 1, "sentence_similarity": 1,
+         "coverage": 1, "asked_coverage": 1, "asks_detail": 0, "unknown_share": -1, "names_missing": -1,
+         "has_names": 0, "asks_slot": 0, "slot_found": 1, "named_paper": 1, "proper_missing": -1}
 
 
 @dataclass
@@ -82,12 +93,15 @@ def bm25_strength(score: float | None, query: str, idf) -> float:
 
 def features(question: str, query: str, hits: list[SearchHit], evidence: list[Evidence], analysis: Analysis,
              names: NameIndex, idf, depth: int = 3) -> tuple[dict[str, float], list[str]]:
-    """The gate's features for one question (and the coined names missing from the evidence)."""
+    """The gate's features for one question (and the names missing from the evidence)."""
     dense = sorted((h.dense_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
     lexical = sorted((h.bm25_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
     coined, absent = missing_names(question, evidence[:depth], names)
     slot = wanted(question)
     named = {m.paper_id for m in names.lookup(question, fuzzy=False)}
+    proper = proper_names(question)
+    text = "\n".join(f"{e.title}\n{e.text}" for e in evidence[:depth])
+    proper_absent = [n for n in proper if not mentions(text, n)]
     values = {
         "dense_top": dense[0],
         "dense_margin": dense[0] - dense[1],
@@ -103,8 +117,9 @@ def features(question: str, query: str, hits: list[SearchHit], evidence: list[Ev
         "asks_slot": 0.0 if slot is None else 1.0,
         "slot_found": 1.0 if slot is None else found(slot, [e.text for e in evidence[:1]]),  # the paper asked about
         "named_paper": 1.0 if evidence and evidence[0].paper_id in named else 0.0,
+        "proper_missing": len(proper_absent) / len(proper) if proper else 0.0,
     }
-    return values, absent
+    return values, absent + proper_absent
 
 
 @dataclass(frozen=True)

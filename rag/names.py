@@ -59,6 +59,35 @@ def coined_names(text: str) -> list[str]:
     return list(coined_counts(re.sub(r'"[^"]*"', " ", text)))
 
 
+#: Capitalised words that start or frame a question rather than name anything ('What', 'Which', 'Does').
+_FRAME_WORDS = {
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "do", "does",
+    "did", "can", "could", "should", "would", "will", "has", "have", "had", "in", "on", "for", "and", "or", "but",
+    "the", "a", "an", "of", "to", "from", "with", "by", "at", "as", "if", "compared", "according", "besides",
+    "also", "then", "so", "please", "tell", "give", "list", "name", "explain", "describe", "summarize", "summarise",
+    "show", "find", "paper", "papers", "table", "figure", "section", "appendix", "equation", "monday", "tuesday",
+    "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may",
+    "june", "july", "august", "september", "october", "november", "december",
+}
+_PROPER = re.compile(r"(?<![\w-])(?:[A-Z][a-z]{2,}|[A-Z]-[A-Z][a-z]+)(?:-[A-Z]?[a-z]+)*(?![\w-])")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"'(\[]\s*)$")
+
+
+def proper_names(text: str) -> list[str]:
+    """Plain capitalised words inside a question, the names `coined_names` does not see ('Longformer',
+    'Perceiver', 'Sophia', 'Ring' of 'Ring Attention', 'Google'): a capital not at the start of a sentence,
+    outside quoted titles, not a question word, in order, unique. Coined names are not repeated here."""
+    plain = re.sub(r'"[^"]*"', " ", text)
+    out: list[str] = []
+    for m in _PROPER.finditer(plain):
+        word = m.group(0)
+        if _SENTENCE_START.search(plain[: m.start()]) or word.lower() in _FRAME_WORDS or _is_coined(word):
+            continue
+        if word not in out:
+            out.append(word)
+    return out
+
+
 def name_body(name: str) -> str:
     """The regex of a name's own characters: a hyphen may be a space or nothing ('GPT-4' ~ 'GPT 4' ~ 'GPT4'), a
     dot must be there ('U.S')."""

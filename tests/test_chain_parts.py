@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from paperchat.rag.assistant import mark_unsupported
 from paperchat.rag.citations import StreamNumbering, resolve
 from paperchat.rag.gate import FEATURES, GateModel, bm25_strength, load_model, missing_names
 from paperchat.rag.metaquery import parse
-from paperchat.rag.names import NameIndex, coined_names, mentions, mine_acronyms
+from paperchat.rag.names import NameIndex, coined_names, mentions, mine_acronyms, proper_names
 from paperchat.rag.slots import found, wanted
 from paperchat.rag.text import is_boilerplate, is_instruction, neutralise_markers, split_asks
 from paperchat.rag.types import Evidence
@@ -24,6 +25,17 @@ def test_coined_names_are_versioned_camel_case_acronyms_and_hyphenated_model_nam
     question = "Does FlashAttention-2 beat FlashAttention, GPT-4o and DPR on MS MARCO with Long-Context inputs?"
     assert coined_names(question) == ["FlashAttention-2", "FlashAttention", "GPT-4o", "DPR", "MS", "MARCO"]
     assert coined_names("What is machine learning and how do LLMs use AI?") == []  # generic acronyms are not names
+
+
+def test_proper_names_are_capitalised_words_inside_a_question_that_coined_names_miss():
+    assert proper_names("What attention pattern does Longformer use, and how does it beat the Perceiver?") == [
+        "Longformer", "Perceiver"]
+    assert proper_names("How much does Ring Attention extend Google's context length?") == ["Ring", "Attention",
+                                                                                             "Google"]
+    assert proper_names("Why does U-Net use skip connections?") == ["U-Net"]
+    # not the first word of a sentence, not a question word, not a quoted title, not a coined name (seen there)
+    assert proper_names('Which paper is it? What does "Training Deep Nets" report for GaLore?') == []
+    assert proper_names("In which paper. Compared with what?") == []
 
 
 def test_a_versioned_name_needs_its_version():
@@ -225,6 +237,38 @@ def test_the_shipped_gate_model_records_what_trained_it():
     assert "test.jsonl" not in json.dumps(model.info["trained_on"])
     assert model.info["command"] == "python -m paperchat.evals.train_gate"
     assert model.info["scifact_test"]["roc_auc"] > 0.5
+
+
+def test_the_shipped_gate_weights_keep_their_signs():
+    from paperchat.rag.gate import SIGNS
+
+    model = load_model()
+    assert set(SIGNS) == set(FEATURES) and model.info["signs"] == SIGNS
+    for name, weight in zip(model.features, model.weights, strict=True):
+        assert weight * SIGNS[name] >= 0, f"{name} has weight {weight}, its sign must be {SIGNS[name]}"
+
+
+def test_the_signed_fit_is_sklearns_logistic_regression_when_signs_are_free_and_holds_a_sign_otherwise(
+        monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from paperchat.evals import train_gate
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(FEATURES)))
+    z = x[:, 0] * 1.5 - x[:, 1] + 0.3
+    y = (rng.random(400) < 1 / (1 + np.exp(-z))).astype(float)
+    w = rng.uniform(0.5, 2.0, size=400)
+    monkeypatch.setattr(train_gate, "SIGNS", dict.fromkeys(FEATURES, 0))
+    free = train_gate.SignedLogistic.fit(x, y, w)
+    reference = LogisticRegression(C=train_gate.C, max_iter=5000, tol=1e-10).fit(x, y, sample_weight=w)
+    assert np.allclose(free.coef_, reference.coef_, atol=1e-4)
+    assert np.allclose(free.intercept_, reference.intercept_, atol=1e-4)
+    assert np.allclose(free.predict_proba(x), reference.predict_proba(x), atol=1e-5)
+    # the second feature truly lowers the odds; held to be >= 0 its weight is 0, not negative
+    monkeypatch.setattr(train_gate, "SIGNS", {**dict.fromkeys(FEATURES, 0), FEATURES[1]: 1})
+    held = train_gate.SignedLogistic.fit(x, y, w)
+    assert free.coef_[0][1] < -0.5 and held.coef_[0][1] == pytest.approx(0.0, abs=1e-8)
 
 
 def test_bm25_strength_is_a_share_of_the_querys_ceiling():

@@ -22,6 +22,9 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from paperchat.rag.settings import AnswerSettings
+from paperchat.rag.slots import Slot
+from paperchat.rag.slots import found as slot_found
+from paperchat.rag.slots import wanted as slot_wanted
 from paperchat.rag.text import (
     acronyms,
     asked_terms,
@@ -59,6 +62,7 @@ class Scored:
     coverage: float
     score: float
     ask_scores: list[float] = field(default_factory=list)  # the score against each ask
+    fills: float = 0.0  # `slots.found` for the question's detail slot: 1 names one next to what is asked, 0.5 apart
 
     @property
     def numeric(self) -> bool:
@@ -80,6 +84,11 @@ class Analysis:
     multi: bool = False
     numeric: bool = False
     named: set[int] = field(default_factory=set)  # evidence numbers of papers the question calls by name
+    slot: Slot | None = None  # the detail of a kind the question asks for (not a bare number: `numeric` does that)
+
+
+#: Slot kinds whose filler the answer must show; a bare number is the numeric rule's.
+_SHOWN_SLOTS = frozenset({"hardware", "institution", "money", "time", "metric", "size", "named"})
 
 
 class SentenceCache:
@@ -152,6 +161,8 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
     named_n = {ev.n for ev in evidence if ev.paper_id in (named or set())}
     base = Analysis(asks=asks, filtered=filtered, multi=bool(MULTI_QUESTION.search(own)),
                     numeric=bool(NUMERIC_QUESTION.search(own)), named=named_n)
+    slot = slot_wanted(own) if cfg.slot_sentence else None
+    base.slot = slot if slot is not None and slot.kind in _SHOWN_SLOTS else None
     if not rows:
         return base
     vectors = _unit(cache.embed([s for _, _, s in rows]))
@@ -171,7 +182,7 @@ def analyse(question: str, query_vec, evidence: list[Evidence], cache: SentenceC
         per_ask = [float(ask_sims[row, a]) + cfg.lexical_weight * coverage(ask_terms[a], sentence_terms, idf) + bonus
                    for a in range(len(ask_terms))]
         scored.append(Scored(ev.n, i, text, float(sim), cov, float(sim) + cfg.lexical_weight * cov + bonus,
-                             per_ask))
+                             per_ask, slot_found(base.slot, [text]) if base.slot is not None else 0.0))
     passages = {ev.n: _expand(set(content_terms(ev.title + " " + ev.text)), _words(ev.text), question)
                 for ev in evidence}
     gate = [passages[ev.n] for ev in evidence[: cfg.gate_depth]]
@@ -217,6 +228,11 @@ def _select_one(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
             top = numeric or top
         if top is not None and top not in chosen:
             chosen.append(top)
+    if analysis.slot is not None and not any(s.fills == 1.0 for s in chosen):  # the detail asked for, named
+        filler = _best([s for s in mine if s.fills == 1.0], lambda s: s.score) or (
+            None if any(s.fills for s in chosen) else _best([s for s in mine if s.fills], lambda s: s.score))
+        if filler is not None:
+            chosen.append(filler)
     lead = chosen[0] if chosen else mine[0]
     limit = max(cfg.single_max_sentences, len(chosen))
     for s in mine:

@@ -115,6 +115,9 @@ class AnswerSettings(_Group):
     single_max_sentences: int = Field(4, ge=1, description="Sentences in a single-paper offline answer, at most")
     result_sentence: bool = Field(True, description="A single-paper offline answer with room also gives the "
                                   "paper's best-scoring sentence that states a result with its number")
+    slot_sentence: bool = Field(True, description="When the question asks for a detail of a kind (a dataset, a "
+                                "metric, hardware, a cost, a duration, a model size, an institution), the "
+                                "offline answer includes the paper's best sentence that names one")
     multi_paper_margin: float = Field(0.16, ge=0, description="Multi-paper questions: papers whose best "
                                       "sentence is within this of the best are cited")
     sentence_margin: float = Field(0.15, ge=0, description="Sentences within this of the best are used")

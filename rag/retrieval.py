@@ -84,6 +84,11 @@ class Rankings:
         return best_per_paper(self.lexical)
 
 
+#: A name match at least this good (a title, a paper's own name, an alias) that names one paper only puts that
+#: paper first whatever the fused scores say ('What does the DeiT paper introduce?' -> the DeiT paper).
+SOLE_NAME_SCORE = 0.9
+
+
 class Retriever:
     """Search over one collection; the object every front door, the answer chain and the benchmark use."""
 
@@ -146,8 +151,13 @@ class Retriever:
         dense_best, bm25_best = found.dense_papers, found.lexical_papers
         fused = fuse_papers(dense_best, bm25_best, cfg)
         named = {m.paper_id: m for m in found.names}
+        sole = {m.paper_id for m in found.names if m.score >= SOLE_NAME_SCORE
+                and sum(o.matched == m.matched for o in found.names) == 1}
+        lead = max((v for p, v in fused.items() if p not in named), default=0.0)
         for pid, match in named.items():  # a paper the query calls by name comes first
             fused[pid] = fused.get(pid, 0.0) + cfg.name_boost * match.score
+            if pid in sole and cfg.name_boost > 0:  # its title, its name or an alias only it goes by
+                fused[pid] = max(fused[pid], lead + 1e-3 * match.score)
         chunk_scores = fuse_papers({d.id: d.similarity or 0.0 for d in found.dense}, dict(found.lexical), cfg)
         best_chunk: dict[str, str] = {}
         ranked_chunks: dict[str, list[str]] = {}

@@ -228,11 +228,10 @@ def _select_one(analysis: Analysis, cfg: AnswerSettings) -> list[Scored]:
             top = numeric or top
         if top is not None and top not in chosen:
             chosen.append(top)
-    if analysis.slot is not None and not any(s.fills == 1.0 for s in chosen):  # the detail asked for, named
-        filler = _best([s for s in mine if s.fills == 1.0], lambda s: s.score) or (
-            None if any(s.fills for s in chosen) else _best([s for s in mine if s.fills], lambda s: s.score))
-        if filler is not None:
-            chosen.append(filler)
+    if analysis.slot is not None:  # the detail asked for: the best sentence naming one, unless one chosen does as well
+        most = max((s.fills for s in mine), default=0.0)
+        if most > max((s.fills for s in chosen), default=0.0):
+            chosen.append(_best([s for s in mine if s.fills == most], lambda s: s.score))
     lead = chosen[0] if chosen else mine[0]
     limit = max(cfg.single_max_sentences, len(chosen))
     for s in mine:

@@ -68,12 +68,19 @@ class GateDecision:
                 "missing_names": self.missing_names}
 
 
-def missing_names(question: str, evidence: list[Evidence], names: NameIndex) -> tuple[list[str], list[str]]:
+def evidence_text(evidence: list[Evidence]) -> str:
+    """The titles and passages of the evidence, as the name checks read them."""
+    return "\n".join(f"{e.title}\n{e.text}" for e in evidence)
+
+
+def missing_names(question: str, evidence: list[Evidence], names: NameIndex,
+                  text: str | None = None) -> tuple[list[str], list[str]]:
     """(coined names of the question, those no evidence passage contains). An acronym counts as present when
     its long form (as the collection defines it) is there, and a name as present when it is what an evidence
-    paper goes by (DeiT, the initialism of 'Data-efficient image Transformers', names that paper)."""
+    paper goes by (DeiT, the initialism of 'Data-efficient image Transformers', names that paper). `text`: the
+    evidence's `evidence_text`, when the caller has it already."""
     found = coined_names(question)
-    text = "\n".join(f"{e.title}\n{e.text}" for e in evidence)
+    text = evidence_text(evidence) if text is None else text
     lower = text.lower()
     papers = {e.paper_id for e in evidence}
     absent = [n for n in found if not mentions(text, n)
@@ -96,11 +103,11 @@ def features(question: str, query: str, hits: list[SearchHit], evidence: list[Ev
     """The gate's features for one question (and the names missing from the evidence)."""
     dense = sorted((h.dense_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
     lexical = sorted((h.bm25_score or 0.0 for h in hits), reverse=True) + [0.0, 0.0]
-    coined, absent = missing_names(question, evidence[:depth], names)
+    text = evidence_text(evidence[:depth])
+    coined, absent = missing_names(question, evidence[:depth], names, text)
     slot = wanted(question)
     named = {m.paper_id for m in names.lookup(question, fuzzy=False)}
     proper = proper_names(question)
-    text = "\n".join(f"{e.title}\n{e.text}" for e in evidence[:depth])
     proper_absent = [n for n in proper if not mentions(text, n)]
     values = {
         "dense_top": dense[0],

@@ -88,6 +88,13 @@ def proper_names(text: str) -> list[str]:
     return out
 
 
+def calls_a_paper(query: str, name: str) -> bool:
+    """'the DeiT paper', 'DeiT's paper', 'the paper DeiT': the name is used to call a paper."""
+    body = re.escape(name)
+    return re.search(rf"(?<![\w-]){body}(?:'s)?\W+(?:paper|article|work|study)\b|\b(?:paper|article)\W+{body}"
+                     rf"(?![\w-])", query, re.I) is not None
+
+
 def name_body(name: str) -> str:
     """The regex of a name's own characters: a hyphen may be a space or nothing ('GPT-4' ~ 'GPT 4' ~ 'GPT4'), a
     dot must be there ('U.S')."""

@@ -8,7 +8,6 @@ applies to both alike, so filtered results are exactly the papers that match.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from paperchat.rag.embeddings import embedder_name, make_embedder
 from paperchat.rag.ids import chunk_id, paper_of
 from paperchat.rag.index import CollectionIndex, ensure_bm25
 from paperchat.rag.metadata import MetaFilter
-from paperchat.rag.names import NameMatch
+from paperchat.rag.names import NameMatch, calls_a_paper
 from paperchat.rag.settings import Settings
 from paperchat.rag.store import ChunkRecord, PaperStore
 from paperchat.rag.types import SearchHit
@@ -92,13 +91,6 @@ class Rankings:
 SOLE_NAME_SCORE = 0.9
 
 
-def _called_a_paper(query: str, name: str) -> bool:
-    """'the DeiT paper', 'DeiT's paper', 'the paper DeiT': the name is used to call a paper."""
-    body = re.escape(name)
-    return re.search(rf"(?<![\w-]){body}(?:'s)?\W+(?:paper|article|work|study)\b|\b(?:paper|article)\W+{body}"
-                     rf"(?![\w-])", query, re.I) is not None
-
-
 class Retriever:
     """Search over one collection; the object every front door, the answer chain and the benchmark use."""
 
@@ -163,8 +155,8 @@ class Retriever:
         named = {m.paper_id: m for m in found.names}
         sole = {m.paper_id for m in found.names if m.score >= SOLE_NAME_SCORE
                 and sum(o.matched == m.matched for o in found.names) == 1
-                and (m.how != "alias" or _called_a_paper(found.query, m.matched))}
-        lead = max((v for p, v in fused.items() if p not in named), default=0.0)
+                and (m.how != "alias" or calls_a_paper(found.query, m.matched))}
+        lead = max((v for p, v in fused.items() if p not in named), default=0.0) if sole else 0.0
         for pid, match in named.items():  # a paper the query calls by name comes first
             fused[pid] = fused.get(pid, 0.0) + cfg.name_boost * match.score
             if pid in sole and cfg.name_boost > 0:  # its title, its name or an alias only it goes by

@@ -49,18 +49,30 @@ def groundedness(supports: Sequence[SentenceSupport]) -> float | None:
 class PointResult(NamedTuple):
     point: str
     covered: bool
-    method: str  # "exact" (numbers, names) or "similarity"
+    method: str  # "exact" (numbers, names), "verbatim" (said word for word) or "similarity"
     score: float | None
+
+
+def _plain(text: str) -> str:
+    """Lower case, one space between words, every dash a hyphen: what 'word for word' compares."""
+    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text.lower())
+    words = re.findall(r"[\w%+-]+(?:\.[\w%+-]+)*", text)
+    return f" {' '.join(words)} " if words else ""
 
 
 def point_coverage(points: Sequence[str], answer_text: Any, embedder: Any,
                    threshold: float = POINT_THRESHOLD) -> list[PointResult]:
     """Each answer point checked against the answer: exact match of its numbers and names when it has
-    any (evals.metrics.exact_point_match), else the best sentence similarity reaching ``threshold``."""
+    any (evals.metrics.exact_point_match); else covered when the answer says it word for word (case,
+    spacing and dashes aside), else the best sentence similarity reaching ``threshold``. (A short point
+    quoted inside a long sentence scores low on similarity: "programmable motorized dolly" in the
+    sentence that says it scored 0.41.)"""
     text = getattr(answer_text, "answer", answer_text)
     clean = strip_markers(text)
     exact = {p: exact_point_match(p, clean) for p in points}
-    fuzzy = [p for p in points if exact[p] is None]
+    said = _plain(clean)
+    verbatim = {p for p in points if exact[p] is None and _plain(p) and _plain(p) in said}
+    fuzzy = [p for p in points if exact[p] is None and p not in verbatim]
     scores: dict[str, float] = {}
     if fuzzy and clean:
         embed = embedder if _is_embed(embedder) else embed_fn(embedder)
@@ -70,6 +82,8 @@ def point_coverage(points: Sequence[str], answer_text: Any, embedder: Any,
     for point in points:
         if exact[point] is not None:
             results.append(PointResult(point, bool(exact[point]), "exact", None))
+        elif point in verbatim:
+            results.append(PointResult(point, True, "verbatim", None))
         else:
             score = scores.get(point, -1.0)
             results.append(PointResult(point, score >= threshold, "similarity", round(score, 4)))

@@ -122,17 +122,29 @@ def test_groundedness_of_an_empty_answer_is_none(emb):
 
 def test_point_coverage_exact_and_similarity(emb):
     answer = "**P**: Perseus cuts energy by up to 30% [1]. Alpha beta gamma delta [1]."
-    points = ["by up to 30%", "15.3%-75.8%", "alpha beta", "red green"]
+    points = ["by up to 30%", "15.3%-75.8%", "beta alpha", "red green"]
     results = point_coverage(points, answer, emb, threshold=0.5)
     assert [(r.point, r.covered, r.method) for r in results] == [
         ("by up to 30%", True, "exact"),
         ("15.3%-75.8%", False, "exact"),
-        ("alpha beta", True, "similarity"),
+        ("beta alpha", True, "similarity"),
         ("red green", False, "similarity"),
     ]
-    # "alpha beta" vs "Alpha beta gamma delta.": 2 / sqrt(2 * 4)
+    # "beta alpha" vs "Alpha beta gamma delta.": 2 / sqrt(2 * 4)
     assert results[2].score == pytest.approx(2 / math.sqrt(8), abs=1e-4)
     assert results[3].score == 0.0
+
+
+def test_point_coverage_counts_a_point_said_word_for_word(emb):
+    # A short point inside a long sentence scores low on similarity; said verbatim, it is covered.
+    answer = ("**P**: We provide ground truth captured in normal light using a Programmable  motorized dolly, "
+              "and refine it afterwards [1]. Then an auto\u2013encoder [1].")
+    results = point_coverage(["programmable motorized dolly", "auto-encoder", "motorized dollies", "light using"],
+                             answer, emb, threshold=0.99)
+    assert [(r.covered, r.method) for r in results] == [
+        (True, "verbatim"), (True, "verbatim"), (False, "similarity"), (True, "verbatim")]
+    # whole words only: "dolly" is not "dollies", and "ground" is not inside "background"
+    assert not point_coverage(["round truth"], answer, emb, threshold=0.99)[0].covered
 
 
 def test_point_coverage_ignores_marker_numbers(emb):

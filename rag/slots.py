@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from paperchat.rag.text import asked_terms, content_terms, split_asks, split_sentences
 
-#: A number, not a name's version ('GPT-3') or a reference marker ('(3)').
-_NUMBER = re.compile(r"(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
+#: A number ('3e-4' too), not a name's version ('GPT-3') or a reference marker ('(3)').
+_NUMBER = re.compile(r"(?<![\w(.])\d+(?:\.\d+)?e-?\d+\b"
+                     r"|(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
                      r"|(?<![A-Za-z]-)\b\d[\d,.]*[KMBT]?x?\b(?!\))")
 #: Named hardware, not the words 'GPU' or 'cluster' (every systems abstract has those).
 _HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|Tesla\s\w+|"
@@ -55,9 +56,9 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|how big|how large)\b", re.I)),
     ("named", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:datasets?|benchmarks?|corpus|corpora|"
                          r"models?|architectures?|optimi[sz]ers?|languages?|baselines?)\b", re.I)),
-    ("number", re.compile(r"\bhow (?:much|many|often|fast|far)\b|\bby (?:how much|what factor)\b|\bwhat (?:\w+\s+)?"
-                          r"(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|number|count|throughput|"
-                          r"latency|temperature|dimension|depth|width)\b", re.I)),
+    ("number", re.compile(r"\bhow (?:much|many|often|fast|far)\b|\bby (?:how much|what factor)\b"
+                          r"|\bwhat (?:[\w-]+\s+){0,2}(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|"
+                          r"number|count|throughput|latency|temperature|dimension|depth|width)\b", re.I)),
 ]
 _FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "time": _TIME, "metric": _METRIC,
             "size": _SIZE, "named": _NAMED, "number": _NUMBER}

@@ -236,3 +236,14 @@ def test_the_command_line(tmp_path, capsys):
     assert cd.main([str(bad)]) == 1
     assert f"{bad}:1 (id 'single-01'): 'answer_points': 'nope' is not verbatim in a gold abstract" in \
         capsys.readouterr().err
+
+
+def test_the_detail_probe_pairs_a_stated_and_an_unstated_detail_of_each_paper(corpora):
+    items = cd.load_items(cd.DEV_FILE.with_name("detail_probe.jsonl"))
+    assert [cd.check_item(item, corpora) for item in items] == [[] for _ in items]
+    by_id = {item["id"]: item for item in items}
+    assert len(by_id) == len(items) == 48
+    for n in range(1, 25):  # single-NN and unans-NN ask about the same paper
+        stated, unstated = by_id[f"single-{n:02d}"], by_id[f"unans-{n:02d}"]
+        assert stated["type"] == "single" and unstated["subtype"] == "missing_detail"
+        assert stated["gold_titles"] == unstated["closest_titles"]

@@ -1,6 +1,7 @@
 """Train the answer gate: `python -m paperchat.evals.train_gate [--home DIR] [--scifact DIR]`.
 
-The gate is a logistic regression (each weight held to the sign `rag.gate.SIGNS` gives it) over the features
+The gate is the product of two logistic factors (`rag.gate.FACTORS`: is the evidence about what is asked, does
+it hold the detail asked for), each weight held to the sign `rag.gate.SIGNS` gives it, over the features
 `rag.gate.features` computes, through the same chain the product runs (`Assistant.start` + `Assistant.prepare`).
 Its training decisions:
 
@@ -40,7 +41,7 @@ from paperchat.evals.metrics import roc_auc
 from paperchat.evals.runner import git_info
 from paperchat.rag.assistant import Assistant
 from paperchat.rag.condense import history_entry
-from paperchat.rag.gate import FEATURES, MODEL_FILE, SIGNS, GateModel
+from paperchat.rag.gate import FACTORS, MODEL_FILE, SIGNS, Factor, GateModel
 from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, Settings
 
 SCIFACT = PACKAGE_ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -108,8 +109,13 @@ def dev_questions(dataset: Path) -> dict[str, str]:
     return {f"dev-{item.id}": item.questions[0] for item in load_dataset(dataset)}
 
 
+def _columns() -> list[str]:
+    return [f for features in FACTORS.values() for f in features]
+
+
 def _matrix(decisions: list[Decision]) -> np.ndarray:
-    return np.array([[d.features[f] for f in FEATURES] for d in decisions], dtype=np.float64)
+    """One row per decision, the factors' features side by side (evidence first, then detail)."""
+    return np.array([[d.features[f] for f in _columns()] for d in decisions], dtype=np.float64)
 
 
 def _weights(decisions: list[Decision]) -> np.ndarray:
@@ -119,37 +125,70 @@ def _weights(decisions: list[Decision]) -> np.ndarray:
 
 
 @dataclass
-class SignedLogistic:
-    """L2-regularised logistic regression (sklearn's objective: sum of weighted log losses + |w|^2 / 2C) whose
-    weights keep the signs `rag.gate.SIGNS` gives them, fitted by L-BFGS-B with bounds. sklearn's
-    LogisticRegression has no coefficient bounds; with all signs free this fit equals it."""
+class SignedFactors:
+    """P(answer) = the product of logistic factors, each over its own columns of x (`sizes`), fitted by maximum
+    likelihood with an L2 penalty (|w|^2 / 2C, sklearn's objective) and each weight held to the sign `SIGNS`
+    gives its feature, by L-BFGS-B with bounds. With one factor it is sklearn's LogisticRegression with
+    coefficient bounds (sklearn has none); with every sign free it equals it."""
 
-    coef_: np.ndarray
-    intercept_: np.ndarray
+    sizes: tuple[int, ...]
+    coefs: list[np.ndarray]
+    intercepts: list[float]
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, c: float = C) -> SignedLogistic:
+    def fit(cls, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, columns: list[str],
+            sizes: tuple[int, ...] | None = None, c: float = C) -> SignedFactors:
         from scipy.optimize import minimize
         from scipy.special import expit, log_expit
 
-        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            z = x @ theta[1:] + theta[0]
-            value = -(sample_weight * (y * log_expit(z) + (1 - y) * log_expit(-z))).sum()
-            residual = sample_weight * (expit(z) - y)
-            value += theta[1:] @ theta[1:] / (2 * c)
-            return value, np.concatenate([[residual.sum()], x.T @ residual + theta[1:] / c])
+        sizes = tuple(sizes or (x.shape[1],))
+        edges = np.cumsum((0,) + sizes)
+        parts = [x[:, a:b] for a, b in zip(edges, edges[1:], strict=False)]
 
-        bounds = [(None, None)] + [{1: (0.0, None), -1: (None, 0.0), 0: (None, None)}[SIGNS[f]] for f in FEATURES]
-        result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+        def unpack(theta: np.ndarray) -> list[tuple[float, np.ndarray]]:
+            out, at = [], 0
+            for size in sizes:
+                out.append((theta[at], theta[at + 1: at + 1 + size]))
+                at += 1 + size
+            return out
+
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            zs = [part @ w + b for part, (b, w) in zip(parts, unpack(theta), strict=True)]
+            log_p = sum(log_expit(z) for z in zs)
+            p = np.exp(log_p)
+            log_not_p = np.log1p(-np.minimum(p, 1 - 1e-12))
+            value = -(sample_weight * (y * log_p + (1 - y) * log_not_p)).sum()
+            # d(loss)/d(log p) per row; d(log p)/dz_k = 1 - sigmoid(z_k)
+            outer = -sample_weight * (y - (1 - y) * p / np.maximum(1 - p, 1e-12))
+            grad = []
+            for part, z, (_, w) in zip(parts, zs, unpack(theta), strict=True):
+                g = outer * (1 - expit(z))
+                value += w @ w / (2 * c)
+                grad += [[g.sum()], part.T @ g + w / c]
+            return value, np.concatenate(grad)
+
+        sign_bounds = {1: (0.0, None), -1: (None, 0.0), 0: (None, None)}
+        bounds, start, at = [], [], 0
+        for k, size in enumerate(sizes):
+            bounds += [(None, None)] + [sign_bounds[SIGNS[f]] for f in columns[at: at + size]]
+            start += [0.0 if k == 0 else 3.0] + [0.0] * size  # later factors start near 1: the first one leads
+            at += size
+        result = minimize(loss, np.array(start), jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": 5000})
         if not result.success:
             raise RuntimeError(f"the gate's fit did not converge: {result.message}")
-        return cls(np.array([result.x[1:]]), np.array([result.x[0]]))
+        unpacked = unpack(result.x)
+        return cls(sizes, [w for _, w in unpacked], [float(b) for b, _ in unpacked])
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def factor_probabilities(self, x: np.ndarray) -> list[np.ndarray]:
         from scipy.special import expit
 
-        p = expit(x @ self.coef_[0] + self.intercept_[0])
+        edges = np.cumsum((0,) + self.sizes)
+        return [expit(x[:, a:b] @ w + b0) for a, b, w, b0 in
+                zip(edges, edges[1:], self.coefs, self.intercepts, strict=False)]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.prod(self.factor_probabilities(x), axis=0)
         return np.column_stack([1 - p, p])
 
 
@@ -158,7 +197,8 @@ def fit(decisions: list[Decision]):
 
     x, y, w = _matrix(decisions), np.array([d.label for d in decisions]), _weights(decisions)
     scaler = StandardScaler().fit(x)
-    return scaler, SignedLogistic.fit(scaler.transform(x), y, w)
+    sizes = tuple(len(features) for features in FACTORS.values())
+    return scaler, SignedFactors.fit(scaler.transform(x), y, w, _columns(), sizes)
 
 
 def cross_validated(decisions: list[Decision]) -> np.ndarray:
@@ -172,6 +212,18 @@ def cross_validated(decisions: list[Decision]) -> np.ndarray:
         scaler, model = fit([decisions[i] for i in train])
         out[held] = model.predict_proba(scaler.transform(_matrix([decisions[i] for i in held])))[:, 1]
     return out
+
+
+def gate_model(scaler, model: SignedFactors, threshold: float, info: dict) -> GateModel:
+    """The fitted factors as the product's `GateModel` (each factor with its slice of the scaling)."""
+    factors, at = [], 0
+    for (name, features), coef, intercept in zip(FACTORS.items(), model.coefs, model.intercepts, strict=True):
+        span = slice(at, at + len(features))
+        factors.append(Factor(name, features, tuple(float(v) for v in scaler.mean_[span]),
+                              tuple(float(v) for v in scaler.scale_[span]), tuple(float(v) for v in coef),
+                              float(intercept)))
+        at += len(features)
+    return GateModel(tuple(factors), threshold, info)
 
 
 def rates(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
@@ -282,9 +334,8 @@ def main() -> None:
     test_summary["off_topic_refusal"] = float((off_probs < threshold).mean())
     import sklearn
 
-    gate = GateModel(
-        features=FEATURES, mean=tuple(float(v) for v in scaler.mean_), scale=tuple(float(v) for v in scaler.scale_),
-        weights=tuple(float(v) for v in model.coef_[0]), intercept=float(model.intercept_[0]), threshold=threshold,
+    gate = gate_model(
+        scaler, model, threshold,
         info={
             "trained_on": {"scifact_train": {"folder": str(args.scifact), "split": "train"},
                            "off_topic": "SciFact train claims asked of the bundled papers; dev questions asked "
@@ -292,8 +343,8 @@ def main() -> None:
                            "dev": {"path": str(args.dev.relative_to(PACKAGE_ROOT) if args.dev.is_relative_to(
                                PACKAGE_ROOT) else args.dev), "items": sum(d.source == "dev" for d in train)},
                            "decisions": len(train)},
-            "model": f"logistic regression (L2, C={C}) with each weight held to its sign in rag.gate.SIGNS, "
-                     "standardised features, each source weighted equally",
+            "model": f"the product of logistic factors (rag.gate.FACTORS; L2, C={C}), each weight held to its sign "
+                     "in rag.gate.SIGNS, standardised features, each source weighted equally",
             "signs": SIGNS,
             "operating_point": f"highest threshold with cross-validated false refusal <= {MAX_FALSE_REFUSAL} "
                                f"on every source ({FOLDS}-fold, grouped by query)",
@@ -312,7 +363,9 @@ def main() -> None:
     print(f"  SciFact test (gold present vs removed) n={test_summary['n']} AUC {test_summary['roc_auc']:.3f}  "
           f"refusal {test_summary['refusal']:.3f}  false refusal {test_summary['false_refusal']:.3f}")
     print(f"  SciFact test claims asked of the bundled papers: refused {test_summary['off_topic_refusal']:.3f}")
-    print("  weights:", ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, gate.weights, strict=True)))
+    for factor in gate.factors:
+        print(f"  {factor.name} factor: intercept {factor.intercept:+.2f}, weights", ", ".join(
+            f"{f} {w:+.2f}" for f, w in zip(factor.features, factor.weights, strict=True)))
     print(f"wrote {args.out} ({time.perf_counter() - started:.0f} s)")
 
 

@@ -10,12 +10,16 @@ there; the same check for plain capitalised names inside the question ("Longform
 Attention"), which coined-name rules do not see; and whether the top paper is one the question calls by its
 title or name ("What does the DeiT paper introduce?").
 
-A logistic regression, each weight held to the sign `SIGNS` gives it, turns them into the probability that the
-evidence answers the question: the answer's `confidence`. It is trained by `python -m
-paperchat.evals.train_gate` on decisions nobody here wrote (SciFact queries with their gold papers present,
-and the same queries with the gold papers removed from the candidates) together with the development set, and
-saved as `gate_model.json` beside this file with the data that trained it and the operating point chosen by
-cross-validation (false refusal ≤ 5%). `answer.min_confidence` overrides that operating point.
+Two logistic factors, each weight held to the sign `SIGNS` gives it, turn them into the probability that the
+evidence answers the question, the answer's `confidence`: P(the evidence is about what is asked) x P(it holds the
+detail asked for) (`FACTORS`). The detail factor reads only the detail check and the coverage of what a
+wh-question asks for; being a factor, not a term of one sum, a paper the question plainly names cannot outvote a
+detail it does not state ("How many dialogue systems does the WavChat survey review?": the right survey, no
+count). It is trained by `python -m paperchat.evals.train_gate` on decisions nobody here wrote (SciFact
+queries with their gold papers present, and the same queries with the gold papers removed from the
+candidates) together with the development set, and saved as `gate_model.json` beside this file with the data
+that trained it and the operating point chosen by cross-validation (false refusal ≤ 5%).
+`answer.min_confidence` overrides that operating point.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ SIGNS = {"dense_top": 1, "dense_margin": 1, "bm25_strength": 1, "bm25_margin": 1
          "coverage": 1, "asked_coverage": 1, "asks_detail": 0, "unknown_share": -1, "names_missing": -1,
          "has_names": 0, "asks_slot": 0, "slot_found": 1, "named_paper": 1, "proper_missing": -1}
 
+#: The features of each factor: the detail factor asks "does the text hold the kind of detail asked for?", the
+#: evidence factor everything else. A model multiplies their probabilities.
+DETAIL_FEATURES = ("asked_coverage", "asks_detail", "asks_slot", "slot_found")
+FACTORS = {"evidence": tuple(f for f in FEATURES if f not in DETAIL_FEATURES), "detail": DETAIL_FEATURES}
+
 
 @dataclass
 class GateDecision:
@@ -57,6 +66,7 @@ class GateDecision:
     confidence: float
     threshold: float
     missing_names: list[str] = field(default_factory=list)
+    factors: dict[str, float] = field(default_factory=dict)  # each factor's probability; confidence = their product
 
     @property
     def passed(self) -> bool:
@@ -64,6 +74,7 @@ class GateDecision:
 
     def trace(self) -> dict:
         return {"confidence": round(self.confidence, 4), "threshold": self.threshold, "passed": self.passed,
+                "factors": {k: round(v, 4) for k, v in self.factors.items()},
                 "features": {k: round(v, 4) for k, v in self.features.items()},
                 "missing_names": self.missing_names}
 
@@ -129,43 +140,70 @@ def features(question: str, query: str, hits: list[SearchHit], evidence: list[Ev
     return values, absent + proper_absent
 
 
-@dataclass(frozen=True)
-class GateModel:
-    """Standardise, weigh, sigmoid. Loaded from the JSON `evals.train_gate` writes."""
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
+
+@dataclass(frozen=True)
+class Factor:
+    """One logistic factor: standardise its features, weigh, sigmoid."""
+
+    name: str
     features: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     intercept: float
+
+    def probability(self, values: dict[str, float]) -> float:
+        return _sigmoid(self.intercept + sum(w * (values[f] - m) / s for f, m, s, w in
+                                             zip(self.features, self.mean, self.scale, self.weights, strict=True)))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "features": list(self.features), "mean": list(self.mean),
+                "scale": list(self.scale), "weights": list(self.weights), "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Factor:
+        return cls(str(data["name"]), tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]),
+                   tuple(data["weights"]), float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """The product of its factors' probabilities. Loaded from the JSON `evals.train_gate` writes."""
+
+    factors: tuple[Factor, ...]
     threshold: float
     info: dict = field(default_factory=dict, compare=False)
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(f for factor in self.factors for f in factor.features)
+
+    def factor_probabilities(self, values: dict[str, float]) -> dict[str, float]:
+        return {factor.name: factor.probability(values) for factor in self.factors}
+
     def probability(self, values: dict[str, float]) -> float:
-        z = self.intercept + sum(w * (values[f] - m) / s for f, m, s, w in
-                                 zip(self.features, self.mean, self.scale, self.weights, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return math.prod(self.factor_probabilities(values).values())
 
     @classmethod
     def neutral(cls) -> GateModel:
         """A model that decides nothing (probability 0.5): for computing features before a model exists."""
         n = len(FEATURES)
-        return cls(FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0, 0.5, {"neutral": True})
+        return cls((Factor("neutral", FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, 0.0),), 0.5, {"neutral": True})
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
-                "weights": list(self.weights), "intercept": self.intercept, "threshold": self.threshold,
-                **self.info}
+        return {"factors": [f.to_json() for f in self.factors], "threshold": self.threshold, **self.info}
 
     @classmethod
     def from_json(cls, data: dict) -> GateModel:
-        known = {"features", "mean", "scale", "weights", "intercept", "threshold"}
-        if list(data["features"]) != list(FEATURES):
-            raise ValueError(f"the gate model was trained on features {data['features']}, the code computes "
-                             f"{list(FEATURES)}: retrain it with `python -m paperchat.evals.train_gate`")
-        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
-                   float(data["intercept"]), float(data["threshold"]),
-                   {k: v for k, v in data.items() if k not in known})
+        factors = tuple(Factor.from_json(f) for f in data.get("factors") or [])
+        if {f.name: f.features for f in factors} != FACTORS:
+            raise ValueError(f"the gate model was trained on factors {[(f.name, list(f.features)) for f in factors]}, "
+                             f"the code computes {FACTORS}: retrain it with `python -m paperchat.evals.train_gate`")
+        return cls(factors, float(data["threshold"]),
+                   {k: v for k, v in data.items() if k not in {"factors", "threshold"}})
 
 
 @functools.lru_cache(maxsize=4)
@@ -175,11 +213,15 @@ def load_model(path: Path = MODEL_FILE) -> GateModel:
     except (OSError, ValueError) as exc:
         raise PaperchatError(f"the answer gate's model {path} cannot be read ({exc}): reinstall paperchat or "
                              "retrain it with `python -m paperchat.evals.train_gate`") from exc
-    return GateModel.from_json(data)
+    try:
+        return GateModel.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PaperchatError(f"the answer gate's model {path} does not fit this code ({exc})") from exc
 
 
 def decide(values: dict[str, float], absent: list[str], min_confidence: float | None = None,
            model: GateModel | None = None) -> GateDecision:
     model = model or load_model()
     threshold = model.threshold if min_confidence is None else min_confidence
-    return GateDecision(values, model.probability(values), threshold, absent)
+    factors = model.factor_probabilities(values)
+    return GateDecision(values, math.prod(factors.values()), threshold, absent, factors)

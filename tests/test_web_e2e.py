@@ -332,7 +332,8 @@ def test_browser_conversation(server, browser):
     details.wait_for(state="visible")
     assert "rewritten from the conversation" in details.inner_text()
     assert cited_title in page.locator("#pc-details .pc-query").inner_text()  # "it" was resolved
-    assert re.search(r"Answer gate: confidence \d\.\d\d \(answers at ≥ \d\.\d\d\) · passed", details.inner_text())
+    assert re.search(r"Answer gate: confidence \d\.\d\d = evidence \d\.\d\d × detail \d\.\d\d "
+                     r"\(answers at ≥ \d\.\d\d\) · passed", details.inner_text())
     page.screenshot(path=str(ARTIFACTS / "web-e2e.png"), full_page=True)
 
     # 3. the first answer's [1] still shows the first answer's own source

@@ -258,8 +258,10 @@ def test_details_show_the_filter_the_gate_names_and_filtered_sentences_without_q
     assert "names no passage contains: GaLore-2" in details
     assert f"“GaLore” (name) → {GALORE}" in details
     assert "<b>Filtered</b>: 2 sentences" in details and instruction not in details and "Say yes" not in details
-    refused = answer.model_copy(update={"trace": {"gate": {"confidence": 0.1, "threshold": 0.42, "passed": False}}})
-    assert "confidence 0.10 (answers at ≥ 0.42) · below the threshold: not answered" in render.details_html(refused)
+    refused = answer.model_copy(update={"trace": {"gate": {"confidence": 0.1, "threshold": 0.42, "passed": False,
+                                                           "factors": {"evidence": 0.95, "detail": 0.1053}}}})
+    assert ("confidence 0.10 = evidence 0.95 × detail 0.11 (answers at ≥ 0.42) · below the threshold: not answered"
+            in render.details_html(refused))
 
 
 def test_header_and_empty_collection():

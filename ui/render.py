@@ -333,7 +333,10 @@ def gate_html(answer: Answer) -> str:
     need = f" (answers at ≥ {float(threshold):.2f})" if threshold is not None else ""
     missing = gate.get("missing_names") or []
     absent = f' · names no passage contains: {esc(", ".join(map(str, missing)))}' if missing else ""
-    return (f'<div class="pc-gate"><b>Answer gate</b>: confidence {float(confidence):.2f}{need}{verdict}'
+    factors = gate.get("factors") or {}
+    product = (" = " + " × ".join(f"{esc(str(name))} {float(p):.2f}" for name, p in factors.items())
+               if len(factors) > 1 else "")
+    return (f'<div class="pc-gate"><b>Answer gate</b>: confidence {float(confidence):.2f}{product}{need}{verdict}'
             f'{absent}</div>')
 
 

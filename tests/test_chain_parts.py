@@ -369,3 +369,12 @@ def test_a_single_paper_answer_also_states_the_papers_result_with_its_number():
     shown = [s.index for s in select(analysis, AnswerSettings())]
     assert shown == [0, 1, 2]  # the result, not the number without one ('4 nodes')
     assert [s.index for s in select(analysis, AnswerSettings(result_sentence=False))] == [0, 1]
+
+
+def test_an_old_single_regression_model_file_is_one_clear_error(tmp_path):
+    from paperchat.rag.errors import PaperchatError
+
+    old = tmp_path / "gate_model.json"
+    old.write_text(json.dumps({"features": list(FEATURES), "mean": [0.0] * len(FEATURES), "threshold": 0.2}))
+    with pytest.raises(PaperchatError, match=r"gate_model\.json does not fit this code.*retrain"):
+        load_model(old)

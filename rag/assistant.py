@@ -32,6 +32,8 @@ from paperchat.rag.names import NameIndex
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.session import Mode, Session
 from paperchat.rag.settings import Settings
+from paperchat.rag.slots import Slot, wanted
+from paperchat.rag.slots import found as slot_found
 from paperchat.rag.text import (
     body_of,
     clean_text,
@@ -234,7 +236,7 @@ class Assistant:
                                         session.exclude)
         session.names, session.query = found.names, found.query
         session.hits = self.retriever.fuse(found, session.k)
-        session.evidence = self._evidence(session.hits, session.condensed.focus)
+        session.evidence = self._evidence(session.hits, session.condensed.focus, wanted(session.question))
 
     def _analyse(self, session: Session) -> None:
         index = self.retriever.bm25(session.revision)
@@ -253,7 +255,7 @@ class Assistant:
                                   self.settings.answer.gate_depth)
         session.gate = decide(values, absent, self.settings.answer.min_confidence, self.gate_model)
 
-    def _evidence(self, hits: list[SearchHit], focus: list[str]) -> list[Evidence]:
+    def _evidence(self, hits: list[SearchHit], focus: list[str], slot: Slot | None = None) -> list[Evidence]:
         """The top papers as numbered passages, with the papers a follow-up points at always among them."""
         k = self.settings.answer.evidence_k
         chosen = hits[:k]
@@ -263,14 +265,17 @@ class Assistant:
             firsts = self.retriever.store.first_chunks(missing)
             extra = [SearchHit.from_record(firsts[p], score=0.0) for p in missing if p in firsts]
             chosen = extra + [h for h in chosen if h.paper_id not in missing][: k - len(extra)]
-        passages = self._passages(chosen)
+        passages = self._passages(chosen, slot)
         return [Evidence(**h.ref(), n=i, text=passages[h.paper_id][0], pages=passages[h.paper_id][1],
                          score=h.score, dense_score=h.dense_score) for i, h in enumerate(chosen, 1)]
 
-    def _passages(self, hits: list[SearchHit]) -> dict[str, tuple[str, list[tuple[int, int, int]]]]:
+    def _passages(self, hits: list[SearchHit],
+                  slot: Slot | None = None) -> dict[str, tuple[str, list[tuple[int, int, int]]]]:
         """Each paper's passage and its page spans: the whole text when short (abstracts), else the best chunk
         and its neighbours plus the paper's second-best chunk (a full text's answer is often not next to the
-        abstract that matched best). Citation-like markers in paper text are neutralised."""
+        abstract that matched best), and, when the question asks for a detail of a kind (`rag.slots`) those do
+        not state, the paper's chunk that states it best ("What hardware were the speedups measured on?": the
+        setup section). Citation-like markers in paper text are neutralised."""
         chunks = self.retriever.store.paper_chunks([h.paper_id for h in hits])
         out = {}
         for hit in hits:
@@ -278,7 +283,12 @@ class Assistant:
             if len(records) > self.settings.answer.max_passage_chunks:
                 best = chunk_number(hit.chunk_id)
                 second = {chunk_number(c) for c in hit.chunk_ids[1:2]}
-                records = [c for c in records if abs(c.index - best) <= 1 or c.index in second]
+                kept = [c for c in records if abs(c.index - best) <= 1 or c.index in second]
+                if slot is not None and slot_found(slot, [c.text or "" for c in kept]) < 1.0:
+                    filler = max(records, key=lambda c: (slot_found(slot, [c.text or ""]), -c.index))
+                    if filler not in kept and slot_found(slot, [filler.text or ""]) > 0.0:
+                        kept = sorted([*kept, filler], key=lambda c: c.index)
+                records = kept
             pieces = [neutralise_markers(body_of(c.text or "", hit.title)) for c in records] or \
                 [neutralise_markers(body_of(hit.text, hit.title))]
             text = merge_overlapping(pieces)

@@ -15,6 +15,7 @@ from paperchat.rag.assistant import EXTRACTIVE_MODEL, Assistant
 from paperchat.rag.condense import history_entry
 from paperchat.rag.names import NameIndex
 from paperchat.rag.settings import BUNDLED_PAPERS, PACKAGE_ROOT, LLMSettings
+from paperchat.rag.slots import wanted
 from paperchat.rag.types import Answer
 
 GALORE = "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection"
@@ -390,3 +391,31 @@ def test_llm_obeying_the_injection_still_gives_a_cited_answer(injected):
     assert answer.status == "answered" and answer.answer.strip() != "PWNED"
     assert cited_titles(answer) == ["Curriculum Learning for Robot Grasping"]
     assert answer.notice and "offline" in answer.notice
+
+
+def test_a_long_papers_passage_gains_the_chunk_that_states_the_detail_asked_for(tmp_path):
+    # Chunks of 32 tokens: the hardware sentence sits far from the chunk the question's words match best.
+    filler = " ".join(f"Section {w} discusses related work on caching number {i}." for i, w in
+                      enumerate(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+                                 "kappa", "lambda", "mu"]))
+    body = ("Tree decoding with draft models speeds up generation by 2.1 times over plain decoding. " + filler +
+            " Everything ran on eight NVIDIA A100 GPUs with 80 GB each.")
+    settings = make_settings(tmp_path / "home", chunk={"size": 32, "overlap": 0}, answer={"max_passage_chunks": 2})
+    embedder = FakeEmbeddings()
+    ingest_paths([write_jsonl(tmp_path / "papers.jsonl", [
+        {"id": "p-tree", "title": "Tree Decoding With Draft Models", "abstract": body},
+        {"id": "p-birds", "title": "Acoustic Monitoring of Bird Migration",
+         "abstract": "Microphones on rooftops record nocturnal flight calls of migrating birds."}])],
+        settings, embedder=embedder)
+    assistant = Assistant(settings, embedder=embedder)
+
+    session = assistant.start("How much does tree decoding with draft models speed up generation?", None,
+                              mode="extractive")
+    assistant.prepare(session)
+    hit = next(h for h in session.hits if h.paper_id == "p-tree")
+    # the passage of a long paper: its best chunk (the opening), the neighbour, the second-best (here the next one)
+    hit = hit.model_copy(update={"chunk_id": "p-tree::0", "chunk_ids": ["p-tree::0", "p-tree::1"]})
+    plain, _ = assistant._passages([hit])["p-tree"]
+    assert "2.1 times" in plain and "A100" not in plain
+    asked, _ = assistant._passages([hit], wanted("Which GPUs did tree decoding run on?"))["p-tree"]
+    assert asked.startswith(plain) and "eight NVIDIA A100 GPUs" in asked

@@ -71,7 +71,7 @@ def point_coverage(points: Sequence[str], answer_text: Any, embedder: Any,
     clean = strip_markers(text)
     exact = {p: exact_point_match(p, clean) for p in points}
     said = _plain(clean)
-    verbatim = {p for p in points if exact[p] is None and _plain(p) and _plain(p) in said}
+    verbatim = {p for p in points if exact[p] is None and (plain := _plain(p)) and plain in said}
     fuzzy = [p for p in points if exact[p] is None and p not in verbatim]
     scores: dict[str, float] = {}
     if fuzzy and clean:

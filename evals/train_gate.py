@@ -115,7 +115,8 @@ def _columns() -> list[str]:
 
 def _matrix(decisions: list[Decision]) -> np.ndarray:
     """One row per decision, the factors' features side by side (evidence first, then detail)."""
-    return np.array([[d.features[f] for f in _columns()] for d in decisions], dtype=np.float64)
+    columns = _columns()
+    return np.array([[d.features[f] for f in columns] for d in decisions], dtype=np.float64)
 
 
 def _weights(decisions: list[Decision]) -> np.ndarray:
@@ -153,7 +154,8 @@ class SignedFactors:
             return out
 
         def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            zs = [part @ w + b for part, (b, w) in zip(parts, unpack(theta), strict=True)]
+            factors = unpack(theta)
+            zs = [part @ w + b for part, (b, w) in zip(parts, factors, strict=True)]
             log_p = sum(log_expit(z) for z in zs)
             p = np.exp(log_p)
             log_not_p = np.log1p(-np.minimum(p, 1 - 1e-12))
@@ -161,7 +163,7 @@ class SignedFactors:
             # d(loss)/d(log p) per row; d(log p)/dz_k = 1 - sigmoid(z_k)
             outer = -sample_weight * (y - (1 - y) * p / np.maximum(1 - p, 1e-12))
             grad = []
-            for part, z, (_, w) in zip(parts, zs, unpack(theta), strict=True):
+            for part, z, (_, w) in zip(parts, zs, factors, strict=True):
                 g = outer * (1 - expit(z))
                 value += w @ w / (2 * c)
                 grad += [[g.sum()], part.T @ g + w / c]

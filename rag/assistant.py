@@ -285,8 +285,9 @@ class Assistant:
                 second = {chunk_number(c) for c in hit.chunk_ids[1:2]}
                 kept = [c for c in records if abs(c.index - best) <= 1 or c.index in second]
                 if slot is not None and slot_found(slot, [c.text or "" for c in kept]) < 1.0:
-                    filler = max(records, key=lambda c: (slot_found(slot, [c.text or ""]), -c.index))
-                    if filler not in kept and slot_found(slot, [filler.text or ""]) > 0.0:
+                    fill, filler = max(((slot_found(slot, [c.text or ""]), c) for c in records),
+                                       key=lambda fc: (fc[0], -fc[1].index))
+                    if fill > 0.0 and filler not in kept:
                         kept = sorted([*kept, filler], key=lambda c: c.index)
                 records = kept
             pieces = [neutralise_markers(body_of(c.text or "", hit.title)) for c in records] or \

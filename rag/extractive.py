@@ -88,7 +88,7 @@ class Analysis:
 
 
 #: Slot kinds whose filler the answer must show; a bare number is the numeric rule's.
-_SHOWN_SLOTS = frozenset({"hardware", "institution", "money", "time", "metric", "size", "named"})
+_SHOWN_SLOTS = frozenset({"hardware", "institution", "money", "time", "metric", "size", "dataset", "named"})
 
 
 class SentenceCache:

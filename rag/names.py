@@ -33,11 +33,18 @@ _PARTS = re.compile(r"[-.]")
 _TITLE_CUE = re.compile(r"\b(?:paper|article|titled|called|entitled|study)\b", re.I)
 
 
+#: Ranks and cut-offs of a metric ('top-1 accuracy', 'recall-10'): digits, but not names.
+_CUTOFF = re.compile(r"(?:top|hits|recall|precision|ndcg|rank)-?\d+", re.I)
+
+
 def _is_coined(word: str) -> bool:
     """A word that names a thing: an inner capital (GaLore, LoRA, DPR), letters with digits (GPT-4, T5,
-    Llama-2, BM25), or a hyphenated word with a capital after the hyphen (Mixture-of-Experts is not)."""
+    Llama-2, BM25), or a hyphenated word with a capital after the hyphen (Mixture-of-Experts is not). A metric's
+    cut-off ('top-1', 'Recall-10') is not a name."""
     if word[1:].islower() and not any(c.isdigit() for c in word):
         return False  # the common case, ordinary words: decided without building anything
+    if _CUTOFF.fullmatch(word):
+        return False
     letters = [c for c in word if c.isalpha()]
     if len(letters) < 2 and not any(c.isdigit() for c in word):
         return False

@@ -22,7 +22,8 @@ _NUMBER = re.compile(r"(?<![\w(.])\d+(?:\.\d+)?e-?\d+\b"
                      r"|(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
                      r"|(?<![A-Za-z]-)\b\d[\d,.]*[KMBT]?x?\b(?!\))")
 #: Named hardware, not the words 'GPU' or 'cluster' (every systems abstract has those).
-_HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|Tesla\s\w+|"
+_HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|"
+                       r"Tesla\s\w+|"
                        r"Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*|"
                        r"\d[\d,]*[\s-]*(?:GPUs?|TPUs?|accelerators|chips|nodes)|single (?:computer|GPU|machine|node)|"
                        r"consumer(?:-grade)? (?:\d+\s?GB )?GPUs?)\b", re.I)
@@ -54,18 +55,30 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
                         r"(?:training|wall-clock|pre-?training) time)\b", re.I)),
     ("metric", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:metrics?|measures?|scores?)\b", re.I)),
     ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|how big|how large)\b", re.I)),
-    ("named", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:datasets?|benchmarks?|corpus|corpora|"
-                         r"models?|architectures?|optimi[sz]ers?|languages?|baselines?)\b", re.I)),
+    ("dataset", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:datasets?|benchmarks?|corpus|corpora|"
+                           r"test sets?)\b", re.I)),
+    ("named", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:models?|architectures?|optimi[sz]ers?|"
+                         r"languages?|baselines?)\b", re.I)),
     ("number", re.compile(r"\bhow (?:much|many|often|fast|far)\b|\bby (?:how much|what factor)\b"
                           r"|\bwhat (?:[\w-]+\s+){0,2}(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|"
-                          r"number|count|throughput|latency|temperature|dimension|depth|width)\b", re.I)),
+                          r"number|count|throughput|latency|temperature|dimension|depth|width|accuracy|"
+                          r"perplexity)\b", re.I)),
 ]
 _FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "time": _TIME, "metric": _METRIC,
-            "size": _SIZE, "named": _NAMED, "number": _NUMBER}
+            "size": _SIZE, "named": _NAMED, "dataset": _NAMED, "number": _NUMBER}
+#: A name is a dataset's where the text says so: next to 'dataset', 'benchmark', 'corpus', 'tasks' ('the MATH
+#: and HumanEval benchmarks', 'benchmark WMT10'), or where results are reported on it ('7.8% on SQuAD', 'results
+#: on CIFAR-10 and ImageNet', '82% (CIFAR-10)', 'including DAVIS 2017'). A paper's own method ('Source
+#: outperforms TDA techniques') or a field ('for NLP') is not one.
+_DATA_CUE = re.compile(r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|test sets?|suites?|tasks?|splits?|"
+                       r"leaderboards?)\b", re.I)
+_DATA_BEFORE = re.compile(r"(?:\b(?:on|across|including|includes|such as|from|in|over)|\d\s?%\s?\(?)\s*"
+                          r"(?:(?:the|a|[\w-]+,)\s+){0,3}$", re.I)
 
 
-#: Slots whose filler is specific on its own (a GPU's name, a university, GPU-hours): no asked terms needed.
-_SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time"})
+#: Slots whose filler is specific on its own (a GPU's name, a university, GPU-hours, a name said to be a dataset): no
+#: asked terms needed.
+_SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time", "dataset"})
 #: Asked terms too common in abstracts to place a filler ('training cost': the cost must be there, not 'train').
 _WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report"})
 _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
@@ -73,7 +86,7 @@ _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str  # hardware | institution | money | time | metric | size | named | number
+    kind: str  # hardware | institution | money | time | metric | size | dataset | named | number
     terms: tuple[str, ...]  # the stemmed content terms of what is asked ('learn', 'rate')
     given: frozenset[str] = frozenset()  # words of the question: a filler must be new, not the question's own
     counted: tuple[str, ...] = ()  # 'how many human labelers': the stems a count must be said of (human, label)
@@ -108,6 +121,14 @@ def _counts(slot: Slot, sentence: str) -> bool:
     return any(counted & set(content_terms(match.group(1))) for match in _COUNT.finditer(sentence))
 
 
+def _is_dataset(sentence: str, match: re.Match[str]) -> bool:
+    """Whether the name the match found is said to be data: a dataset word within a few words of it, or a
+    preposition of evaluation ('on', 'across', 'including') or a score just before it."""
+    before, after = sentence[max(0, match.start() - 60): match.start()], sentence[match.end(): match.end() + 40]
+    near = " ".join(before.split()[-4:] + after.split()[:4])
+    return bool(_DATA_CUE.search(near) or _DATA_BEFORE.search(before))
+
+
 def _fillers(slot: Slot, sentence: str) -> bool:
     """Whether the sentence has a filler of the slot's kind that is not a word of the question itself (a cost
     is also a number said of cost, time or steps: '14 times fewer training steps', '<1% of the cost')."""
@@ -115,15 +136,28 @@ def _fillers(slot: Slot, sentence: str) -> bool:
         return True
     if slot.counted:
         return _counts(slot, sentence)
+    if slot.kind == "dataset":
+        return any(m.group(0).lower() not in slot.given and _is_dataset(sentence, m) for m in _NAMED.finditer(sentence))
     return any(m.group(0).strip().lower() not in slot.given for m in _FILLERS[slot.kind].finditer(sentence))
+
+
+#: Words a passage may use for an asked attribute: a speed-up is also said as 'faster' or 'accelerates'.
+_KIN = {"speedup": ("speed", "faster", "acceler", "quicker"), "speed": ("speedup", "faster", "acceler"),
+        "faster": ("speedup", "speed", "acceler"), "cost": ("cheaper", "budget", "expens"),
+        "memori": ("gb", "mb", "footprint")}
+
+
+def _mentioned(terms: tuple[str, ...], words: set[str]) -> int:
+    """How many of the asked terms the words contain, a term's kin ('faster' for 'speedup') counting."""
+    return sum(t in words or any(k in words for k in _KIN.get(t, ())) for t in terms)
 
 
 def found(slot: Slot, passages: list[str]) -> float:
     """1.0 when a sentence of the passages has a filler of the slot's kind next to what is asked (at least half
     of its asked terms, both words of a two-word attribute, a count said of what is counted; none needed for
     self-evident kinds), 0.5 when a filler is there but not next to those
-    terms, 0.0 when none is. Fillers that are words of the question ('GSM8K' in a question about GSM8K) do not
-    count."""
+    terms, 0.0 when none is, or when a number is asked for and the passages never name what it should measure.
+    Fillers that are words of the question ('GSM8K' in a question about GSM8K) do not count."""
     best = 0.0
     if slot.kind in _SELF_EVIDENT:
         need = 0
@@ -131,10 +165,16 @@ def found(slot: Slot, passages: list[str]) -> float:
         need = len(slot.terms)  # 'batch size', 'learning rate': both words ('model size' is no batch size)
     else:
         need = (len(slot.terms) + 1) // 2
-    for sentence in (s for p in passages for s in split_sentences(p)):
+    sentences = [s for p in passages for s in split_sentences(p)]
+    # a number does not say what it measures: when the passages never speak of what is asked ('learning
+    # rate', 'batch size'), their numbers ('65.5%', '70B') are of something else
+    if (slot.kind == "number" and not slot.counted and need
+            and _mentioned(slot.terms, {t for s in sentences for t in content_terms(s)}) < need):
+        return 0.0
+    for sentence in sentences:
         if not _fillers(slot, sentence):
             continue
-        if len(set(slot.terms) & set(content_terms(sentence))) >= need:
+        if _mentioned(slot.terms, set(content_terms(sentence))) >= need:
             return 1.0
         best = 0.5
     return best

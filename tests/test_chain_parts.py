@@ -38,6 +38,11 @@ def test_proper_names_are_capitalised_words_inside_a_question_that_coined_names_
     assert proper_names("In which paper. Compared with what?") == []
 
 
+def test_a_metric_cut_off_is_not_a_name():
+    assert coined_names("What top-1 accuracy does EfficientNet-B7 reach on ImageNet, and its Recall-10?") == \
+        ["EfficientNet-B7", "ImageNet"]
+
+
 def test_a_versioned_name_needs_its_version():
     assert mentions("We compare with FlashAttention.", "FlashAttention")
     assert not mentions("We compare with FlashAttention.", "FlashAttention-2")
@@ -77,9 +82,28 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
      "and a 1.3B model.", 0.0),
     ("How many human labelers wrote the demonstrations?", "Forty human labelers wrote 13k demonstrations.", 1.0),
     ("Into how many components does it split a model?", "It splits a model into three components.", 1.0),
-    # both words of a two-word attribute: 'batch size' is not 'model size'
+    # both words of a two-word attribute: 'batch size' is not 'model size'; a text that never speaks of batch
+    # size has none, whatever its numbers; one that does, away from its numbers, has one half-way
     ("What batch size was Chinchilla trained with?", "Chinchilla has 70B parameters; model size and tokens "
-     "scale equally with 4x more data.", 0.5),
+     "scale equally with 4x more data.", 0.0),
+    ("What batch size was Chinchilla trained with?", "Chinchilla has 70B parameters. A large batch size helps "
+     "it.", 0.5),
+    ("What learning rate did GaLore use?", "GaLore cuts optimizer memory by 65.5% on LLaMA 7B.", 0.0),
+    # a speed-up may be said as 'faster'
+    ("What speedup does it give?", "It trains 2.3x faster than FP16.", 1.0),
+    ("What top-1 accuracy does it reach?", "It reaches 84.3% top-1 accuracy on ImageNet.", 1.0),
+    # a dataset is a name the text says is data, not any acronym
+    ("Which datasets does the paper report?", "We achieve competitive results on CIFAR-10 and ImageNet.", 1.0),
+    ("Which datasets does the paper report?", "It improves by 7.8% on SQuAD and 1.4% on MNLI.", 1.0),
+    ("Which benchmarks does the paper report?", "We report accuracy on the Human Action Recognition (UCF101) "
+     "dataset.", 1.0),
+    ("Which datasets does the paper report?", "Many training data attribution (TDA) methods estimate how a "
+     "model changes when data points are removed from the training set.", 0.0),
+    ("Which datasets does the paper report?", "Training needs HPC clusters for NLP and computer vision.", 0.0),
+    ("Which datasets does the paper report?", "Experiments on three benchmarks show gains.", 0.0),
+    # a named GPU with a one-digit number is hardware; a T5 model is not
+    ("What hardware does it report?", "We train on preemptible T4 GPUs over slow networks.", 1.0),
+    ("What hardware does it report?", "We train a T5 model for Danish.", 0.0),
     ("What batch size does LARS reach?", "LARS scales the batch size to 32K without loss.", 1.0),
     # time wants a duration; a model name's version is not a number
     ("How many GPU-hours did it take to train Chinchilla?", "Chinchilla uses the same compute budget as Gopher "

@@ -38,6 +38,14 @@ _INSTITUTION = re.compile(r"\b(?:university|universit[éà]|institute|college|la
                           r"google|deepmind|microsoft|meta|facebook|openai|anthropic|nvidia|alibaba|tencent|baidu|"
                           r"huawei|amazon|apple|ibm|mit|stanford|berkeley|cmu|eth)\b", re.I)
 _SIZE = re.compile(r"\b\d[\d,.]*\s?(?:[KMBT]\b|billion|million|thousand)|\bparameters?\b", re.I)
+#: Natural and programming languages by name ('which languages': 'Amharic and Tigrinya', 'Python').
+_LANGUAGE = re.compile(
+    r"\b(?:English|Chinese|Mandarin|Cantonese|Spanish|French|German|Japanese|Korean|Arabic|Hindi|Russian|Portuguese|"
+    r"Italian|Dutch|Danish|Swedish|Norwegian|Finnish|Polish|Czech|Slovak|Slovenian|Turkish|Persian|Farsi|Hebrew|"
+    r"Greek|Vietnamese|Thai|Indonesian|Malay|Swahili|Amharic|Tigrinya|Yoruba|Hausa|Igbo|Zulu|Bengali|Urdu|Tamil|"
+    r"Telugu|Marathi|Gujarati|Punjabi|Ukrainian|Romanian|Hungarian|Catalan|Basque|Welsh|Irish|Icelandic|Estonian|"
+    r"Latvian|Lithuanian|Croatian|Serbian|Bulgarian|Tagalog|Filipino|Latin|Sanskrit|Python|Java|JavaScript|"
+    r"TypeScript|C\+\+|Rust|Haskell|Scala|Kotlin|Verilog|SQL)\b")
 _NAMED = re.compile(r"(?<![\w-])(?!(?:[A-Z]{2,}s)\b)(?:[A-Z][a-z]*[A-Z0-9][\w-]*|[A-Z]{2,}[\w-]*\d*)(?![\w-])")
 
 #: Question phrasings -> the slot they want. Checked in order; the first match wins.
@@ -54,18 +62,21 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("time", re.compile(r"\b(?:gpu-hours|gpu hours|tpu-hours|how long|how many (?:days|hours|weeks|minutes)|"
                         r"(?:training|wall-clock|pre-?training) time)\b", re.I)),
     ("metric", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:metrics?|measures?|scores?)\b", re.I)),
-    ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|how big|how large)\b", re.I)),
-    ("dataset", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:datasets?|benchmarks?|corpus|corpora|"
+    ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|parameter counts?|how big|"
+                        r"how large)\b", re.I)),
+    ("dataset", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:datasets?|benchmarks?|corpus|corpora|"
                            r"test sets?)\b", re.I)),
-    ("named", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:models?|architectures?|optimi[sz]ers?|"
-                         r"languages?|baselines?)\b", re.I)),
+    ("language", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,1}(?:natural\s+)?languages?\b"
+                            r"(?!\s+models?)", re.I)),
+    ("named", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:models?|llms?|architectures?|optimi[sz]ers?|"
+                         r"baselines?|variants?)\b", re.I)),
     ("number", re.compile(r"\bhow (?:much|many|often|fast|far)\b|\bby (?:how much|what factor)\b"
                           r"|\bwhat (?:[\w-]+\s+){0,2}(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|"
                           r"number|count|throughput|latency|temperature|dimension|depth|width|accuracy|"
-                          r"perplexity)\b", re.I)),
+                          r"perplexity|fraction|share|proportion|portion)\b", re.I)),
 ]
 _FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "time": _TIME, "metric": _METRIC,
-            "size": _SIZE, "named": _NAMED, "dataset": _NAMED, "number": _NUMBER}
+            "size": _SIZE, "named": _NAMED, "dataset": _NAMED, "language": _LANGUAGE, "number": _NUMBER}
 #: A name is a dataset's where the text says so: next to 'dataset', 'benchmark', 'corpus', 'tasks' ('the MATH
 #: and HumanEval benchmarks', 'benchmark WMT10'), or where results are reported on it ('7.8% on SQuAD', 'results
 #: on CIFAR-10 and ImageNet', '82% (CIFAR-10)', 'including DAVIS 2017'). A paper's own method ('Source
@@ -78,15 +89,15 @@ _DATA_BEFORE = re.compile(r"(?:\b(?:on|across|including|includes|such as|from|in
 
 #: Slots whose filler is specific on its own (a GPU's name, a university, GPU-hours, a name said to be a dataset): no
 #: asked terms needed.
-_SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time", "dataset"})
+_SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time", "dataset", "language"})
 #: Asked terms too common in abstracts to place a filler ('training cost': the cost must be there, not 'train').
-_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report"})
+_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report", "factor"})
 _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
 
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str  # hardware | institution | money | time | metric | size | dataset | named | number
+    kind: str  # hardware | institution | money | time | metric | size | dataset | language | named | number
     terms: tuple[str, ...]  # the stemmed content terms of what is asked ('learn', 'rate')
     given: frozenset[str] = frozenset()  # words of the question: a filler must be new, not the question's own
     counted: tuple[str, ...] = ()  # 'how many human labelers': the stems a count must be said of (human, label)
@@ -122,11 +133,18 @@ def _counts(slot: Slot, sentence: str) -> bool:
 
 
 def _is_dataset(sentence: str, match: re.Match[str]) -> bool:
-    """Whether the name the match found is said to be data: a dataset word within a few words of it, or a
-    preposition of evaluation ('on', 'across', 'including') or a score just before it."""
+    """Whether the name the match found is said to be data: a dataset word just after it ('the MATH and
+    HumanEval benchmarks') or just before it ('benchmark WMT10'), or a preposition of evaluation ('on',
+    'across', 'including') or a score before it."""
     before, after = sentence[max(0, match.start() - 60): match.start()], sentence[match.end(): match.end() + 40]
-    near = " ".join(before.split()[-4:] + after.split()[:4])
+    near = " ".join(before.split()[-1:] + after.split()[:4])
     return bool(_DATA_CUE.search(near) or _DATA_BEFORE.search(before))
+
+
+def _given(slot: Slot, name: str) -> bool:
+    """A name the question itself uses, or a form of it ('NAT-trained' in a question about NAT)."""
+    lower = name.lower()
+    return lower in slot.given or any(part in slot.given for part in lower.split("-") if len(part) > 1)
 
 
 def _fillers(slot: Slot, sentence: str) -> bool:
@@ -137,10 +155,12 @@ def _fillers(slot: Slot, sentence: str) -> bool:
     if slot.counted:
         return _counts(slot, sentence)
     if slot.kind == "dataset":
-        return any(m.group(0).lower() not in slot.given and _is_dataset(sentence, m) for m in _NAMED.finditer(sentence))
+        return any(not _given(slot, m.group(0)) and _is_dataset(sentence, m) for m in _NAMED.finditer(sentence))
     return any(m.group(0).strip().lower() not in slot.given for m in _FILLERS[slot.kind].finditer(sentence))
 
 
+#: What is left of a LaTeX relation in extracted text ('leq5%'): read as a space, so the number stays one.
+_LATEX = re.compile(r"\\?\b(?:leq|geq|approx|sim|le|ge)(?=\d)")
 #: Words a passage may use for an asked attribute: a speed-up is also said as 'faster' or 'accelerates'.
 _KIN = {"speedup": ("speed", "faster", "acceler", "quicker"), "speed": ("speedup", "faster", "acceler"),
         "faster": ("speedup", "speed", "acceler"), "cost": ("cheaper", "budget", "expens"),
@@ -165,7 +185,7 @@ def found(slot: Slot, passages: list[str]) -> float:
         need = len(slot.terms)  # 'batch size', 'learning rate': both words ('model size' is no batch size)
     else:
         need = (len(slot.terms) + 1) // 2
-    sentences = [s for p in passages for s in split_sentences(p)]
+    sentences = [_LATEX.sub(" ", s) for p in passages for s in split_sentences(p)]
     # a number does not say what it measures: when the passages never speak of what is asked ('learning
     # rate', 'batch size'), their numbers ('65.5%', '70B') are of something else
     if (slot.kind == "number" and not slot.counted and need

@@ -101,6 +101,20 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
      "model changes when data points are removed from the training set.", 0.0),
     ("Which datasets does the paper report?", "Training needs HPC clusters for NLP and computer vision.", 0.0),
     ("Which datasets does the paper report?", "Experiments on three benchmarks show gains.", 0.0),
+    # a name is not a dataset because a dataset word is a few words away, nor when it is the question's own
+    ("Which public datasets is Noise-Aware Training (NAT) evaluated on?", "Experiments on public and in-house "
+     "datasets show that NAT-trained models are robust.", 0.0),
+    ("Which reading-comprehension dataset is used?", "We use the QuALITY dataset.", 1.0),
+    # languages by name; a count of datasets is not one
+    ("Which languages are covered by the 8 datasets?", "The benchmark has 8 relation extraction (RE) datasets.",
+     0.0),
+    ("Which languages does the adapter cover?", "It adds Amharic and Tigrinya to the model.", 1.0),
+    # 'by what factor' asks for a number, not for the word 'factor'; what is left of LaTeX ('leq5%') is a number
+    ("By what factor does MegaScale improve MFU over Megatron-LM?", "It improves the MFU by 1.34x.", 1.0),
+    ("What hallucination rate on the training data needs a larger model?", "A rate leq5% on the training data "
+     "needs a 10x larger model.", 1.0),
+    ("What fraction of a model's parameters does it update?", "We update a subset of the parameters.", 0.0),
+    ("What is the parameter count of the largest model?", "We train models of increasing size.", 0.0),
     # a named GPU with a one-digit number is hardware; a T5 model is not
     ("What hardware does it report?", "We train on preemptible T4 GPUs over slow networks.", 1.0),
     ("What hardware does it report?", "We train a T5 model for Danish.", 0.0),
@@ -118,6 +132,21 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
 def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
     slot = wanted(question)
     assert slot is not None and found(slot, [passage]) == expected
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Which specific vision benchmark was it evaluated on?", "dataset"),
+    ("Which real-world video datasets are used?", "dataset"),
+    ("Which LLM, such as GPT-4 or GPT-3.5, does it use?", "named"),
+    ("Which FP8 variant does it use for its linear layers?", "named"),
+    ("Which language models does it beat?", "named"),
+    ("Which languages does it cover?", "language"),
+    ("What fraction of malicious peers can it tolerate?", "number"),
+    ("What does GaLore propose?", None),
+])
+def test_the_kind_of_detail_a_question_wants(question, kind):
+    slot = wanted(question)
+    assert (slot.kind if slot else None) == kind
 
 
 def test_a_cost_word_inside_a_compound_is_not_a_cost_question():

@@ -238,12 +238,13 @@ def test_the_command_line(tmp_path, capsys):
         capsys.readouterr().err
 
 
-def test_the_detail_probe_pairs_a_stated_and_an_unstated_detail_of_each_paper(corpora):
-    items = cd.load_items(cd.DEV_FILE.with_name("detail_probe.jsonl"))
+@pytest.mark.parametrize("name, pairs", [("detail_probe.jsonl", 24), ("detail_probe2.jsonl", 25)])
+def test_the_detail_probe_pairs_a_stated_and_an_unstated_detail_of_each_paper(corpora, name, pairs):
+    items = cd.load_items(cd.DEV_FILE.with_name(name))
     assert [cd.check_item(item, corpora) for item in items] == [[] for _ in items]
     by_id = {item["id"]: item for item in items}
-    assert len(by_id) == len(items) == 48
-    for n in range(1, 25):  # single-NN and unans-NN ask about the same paper
+    assert len(by_id) == len(items) == 2 * pairs
+    for n in range(1, pairs + 1):  # single-NN and unans-NN ask about the same paper
         stated, unstated = by_id[f"single-{n:02d}"], by_id[f"unans-{n:02d}"]
         assert stated["type"] == "single" and unstated["subtype"] == "missing_detail"
         assert stated["gold_titles"] == unstated["closest_titles"]

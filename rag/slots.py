@@ -155,7 +155,8 @@ def _fillers(slot: Slot, sentence: str) -> bool:
     if slot.counted:
         return _counts(slot, sentence)
     if slot.kind == "dataset":
-        return any(not _given(slot, m.group(0)) and _is_dataset(sentence, m) for m in _NAMED.finditer(sentence))
+        return any(not _given(slot, m.group(0)) and _is_dataset(sentence, m)
+                   for m in _FILLERS[slot.kind].finditer(sentence))
     return any(m.group(0).strip().lower() not in slot.given for m in _FILLERS[slot.kind].finditer(sentence))
 
 
@@ -186,15 +187,17 @@ def found(slot: Slot, passages: list[str]) -> float:
     else:
         need = (len(slot.terms) + 1) // 2
     sentences = [_LATEX.sub(" ", s) for p in passages for s in split_sentences(p)]
-    # a number does not say what it measures: when the passages never speak of what is asked ('learning
-    # rate', 'batch size'), their numbers ('65.5%', '70B') are of something else
-    if (slot.kind == "number" and not slot.counted and need
-            and _mentioned(slot.terms, {t for s in sentences for t in content_terms(s)}) < need):
-        return 0.0
-    for sentence in sentences:
+    words: list[set[str]] | None = None  # each sentence's terms, when every sentence's are needed
+    if slot.kind == "number" and not slot.counted and need:
+        # a number does not say what it measures: when the passages never speak of what is asked ('learning
+        # rate', 'batch size'), their numbers ('65.5%', '70B') are of something else
+        words = [set(content_terms(s)) for s in sentences]
+        if _mentioned(slot.terms, set().union(*words)) < need:
+            return 0.0
+    for i, sentence in enumerate(sentences):
         if not _fillers(slot, sentence):
             continue
-        if _mentioned(slot.terms, set(content_terms(sentence))) >= need:
+        if _mentioned(slot.terms, words[i] if words is not None else set(content_terms(sentence))) >= need:
             return 1.0
         best = 0.5
     return best

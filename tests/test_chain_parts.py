@@ -88,6 +88,7 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
      "scale equally with 4x more data.", 0.0),
     ("What batch size was Chinchilla trained with?", "Chinchilla has 70B parameters. A large batch size helps "
      "it.", 0.5),
+    ("What batch size does LARS reach?", "LARS scales the batch size to 32K without loss.", 1.0),
     ("What learning rate did GaLore use?", "GaLore cuts optimizer memory by 65.5% on LLaMA 7B.", 0.0),
     # a speed-up may be said as 'faster'
     ("What speedup does it give?", "It trains 2.3x faster than FP16.", 1.0),
@@ -118,7 +119,6 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
     # a named GPU with a one-digit number is hardware; a T5 model is not
     ("What hardware does it report?", "We train on preemptible T4 GPUs over slow networks.", 1.0),
     ("What hardware does it report?", "We train a T5 model for Danish.", 0.0),
-    ("What batch size does LARS reach?", "LARS scales the batch size to 32K without loss.", 1.0),
     # time wants a duration; a model name's version is not a number
     ("How many GPU-hours did it take to train Chinchilla?", "Chinchilla uses the same compute budget as Gopher "
      "with 70B parameters.", 0.0),

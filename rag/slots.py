@@ -27,6 +27,20 @@ _HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX\s?\d{3,4}|GT
                        r"Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*|"
                        r"\d[\d,]*[\s-]*(?:GPUs?|TPUs?|accelerators|chips|nodes)|single (?:computer|GPU|machine|node)|"
                        r"consumer(?:-grade)? (?:\d+\s?GB )?GPUs?)\b", re.I)
+#: 'Which GPU model' asks for the name: a count ('128 GPUs') or 'a single machine' does not say which GPU.
+_HARDWARE_NAME = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|"
+                            r"TPUv\d\w*|Tesla\s\w+|Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*)\b", re.I)
+_ASKS_HARDWARE_NAME = re.compile(r"\b(?:gpus?|tpus?|accelerators?|chips?)\s+(?:models?|types?|kinds?|names?|"
+                                 r"generations?)\b|\b(?:type|kind|model|make) of "
+                                 r"(?:gpus?|tpus?|accelerators?|chips?)\b", re.I)
+
+
+def _asks_hardware_name(question: str) -> bool:
+    """'Which GPU model ...' asks for a name; 'What hardware (GPU or TPU type and count)' a name or a count."""
+    plain = re.sub(r"\([^()]*\)", " ", question)
+    return bool(_ASKS_HARDWARE_NAME.search(plain)) and not re.search(r"\b(?:count|number|how many)\b", plain, re.I)
+
+
 _MONEY = re.compile(r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:dollars|usd|k\$)|\b(?:gpu|tpu|accelerator)[- ]?(?:hours|days|years)\b"
                     r"|\b\d[\d,.]*\s*(?:hours?|days?|weeks?|minutes?|h)\b", re.I)
 _TIME = re.compile(r"\b\d[\d,.]*\s*(?:(?:gpu|tpu|accelerator)[- ]?)?(?:hours?|days?|weeks?|months?|minutes?|h)\b"
@@ -46,6 +60,9 @@ _LANGUAGE = re.compile(
     r"Telugu|Marathi|Gujarati|Punjabi|Ukrainian|Romanian|Hungarian|Catalan|Basque|Welsh|Irish|Icelandic|Estonian|"
     r"Latvian|Lithuanian|Croatian|Serbian|Bulgarian|Tagalog|Filipino|Latin|Sanskrit|Python|Java|JavaScript|"
     r"TypeScript|C\+\+|Rust|Haskell|Scala|Kotlin|Verilog|SQL)\b")
+#: Acronyms of a field or a kind of thing ('NLP tasks', 'LLMs', 'AI applications'): no dataset's or model's name.
+_GENERIC_ACRONYMS = frozenset({"ai", "ml", "dl", "nlp", "nlu", "nlg", "cv", "llm", "lm", "vlm", "mllm", "rl", "gpu",
+                               "tpu", "cpu", "api", "sota", "qa", "ir", "asr", "tts", "ocr", "cnn", "rnn", "dnn"})
 _NAMED = re.compile(r"(?<![\w-])(?!(?:[A-Z]{2,}s)\b)(?:[A-Z][a-z]*[A-Z0-9][\w-]*|[A-Z]{2,}[\w-]*\d*)(?![\w-])")
 
 #: Question phrasings -> the slot they want. Checked in order; the first match wins.
@@ -56,16 +73,18 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("institution", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:university|universities|institution|"
                                r"company|lab|organi[sz]ation|affiliation)s?\b|\bwhere (?:are|were|do|did) the "
                                r"authors\b|\baffiliat", re.I)),
-    ("money", re.compile(r"\bhow much (?:\w+\s+){0,3}(?:cost|pay|spend)|\b(?:what|which)\s+(?:[\w-]+\s+){0,2}"
-                         r"(?:costs?|price|budget)\b|\bhow (?:expensive|many dollars)\b|\bcost in (?:us )?dollars\b"
+    # 'at what cost in performance' asks for a trade-off, not for money
+    ("money", re.compile(r"\bhow much (?:\w+\s+){0,3}(?:cost|pay|spend)|(?<!\bat )\bwhat costs?\b"
+                         r"|\b(?:what|which)\s+(?:(?:[\w-]+\s+){1,2}(?:costs?|price|budget)|price|budget)\b"
+                         r"|\bhow (?:expensive|many dollars)\b|\bcost in (?:us )?dollars\b"
                          r"|\bcosts? (?:of|to) (?:train|run|serve)", re.I)),
     ("time", re.compile(r"\b(?:gpu-hours|gpu hours|tpu-hours|how long|how many (?:days|hours|weeks|minutes)|"
                         r"(?:training|wall-clock|pre-?training) time)\b", re.I)),
     ("metric", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:metrics?|measures?|scores?)\b", re.I)),
     ("size", re.compile(r"\b(?:model sizes?|how many parameters|numbers? of parameters|parameter counts?|how big|"
                         r"how large)\b", re.I)),
-    ("dataset", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:datasets?|benchmarks?|corpus|corpora|"
-                           r"test sets?)\b", re.I)),
+    ("dataset", re.compile(r"\b(?:which|what)\s+(?:(?!(?:is|are|was|were|do|does|did)\b)[\w-]+\s+){0,3}"
+                           r"(?:datasets?|benchmarks?|corpus|corpora|test sets?)\b", re.I)),
     ("language", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,1}(?:natural\s+)?languages?\b"
                             r"(?!\s+models?)", re.I)),
     ("named", re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,2}(?:models?|llms?|architectures?|optimi[sz]ers?|"
@@ -73,7 +92,7 @@ _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("number", re.compile(r"\bhow (?:much|many|often|fast|far)\b|\bby (?:how much|what factor)\b"
                           r"|\bwhat (?:[\w-]+\s+){0,2}(?:rate|ratio|percentage|speed-?ups?|wall-clock|batch size|size|"
                           r"number|count|throughput|latency|temperature|dimension|depth|width|accuracy|"
-                          r"perplexity|fraction|share|proportion|portion)\b", re.I)),
+                          r"perplexity|fraction|share|proportion|portion|values?|recall|precision)\b", re.I)),
 ]
 _FILLERS = {"hardware": _HARDWARE, "institution": _INSTITUTION, "money": _MONEY, "time": _TIME, "metric": _METRIC,
             "size": _SIZE, "named": _NAMED, "dataset": _NAMED, "language": _LANGUAGE, "number": _NUMBER}
@@ -91,7 +110,7 @@ _DATA_BEFORE = re.compile(r"(?:\b(?:on|across|including|includes|such as|from|in
 #: asked terms needed.
 _SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time", "dataset", "language"})
 #: Asked terms too common in abstracts to place a filler ('training cost': the cost must be there, not 'train').
-_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report", "factor"})
+_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report", "factor", "valu"})
 _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
 
 
@@ -102,6 +121,8 @@ class Slot:
     given: frozenset[str] = frozenset()  # words of the question: a filler must be new, not the question's own
     counted: tuple[str, ...] = ()  # 'how many human labelers': the stems a count must be said of (human, label)
     asks: int = 1  # 'how many languages ..., and how much larger': two asks, their terms need not share a sentence
+    head: str = ""  # 'how many new Russian tokens were added': the stem a count must be said of (token)
+    name_only: bool = False  # 'which GPU model': hardware by name, not a count of GPUs
 
 
 def wanted(question: str) -> Slot | None:
@@ -114,8 +135,33 @@ def wanted(question: str) -> Slot | None:
             terms = [t for t in asked_terms(question) if t not in _WEAK_TERMS] or how
             given = frozenset(w.lower() for w in re.findall(r"[\w-]+", question))
             many = kind == "number" and re.search(r"\bhow many\b", plain, re.I)
-            return Slot(kind, tuple(terms), given, tuple(how) if many else (), len(split_asks(question)))
+            return Slot(kind, tuple(terms), given, tuple(how) if many else (), len(split_asks(question)),
+                        _count_head(plain) if many else "",
+                        kind == "hardware" and _asks_hardware_name(plain))
     return None
+
+
+#: Where the counted phrase after 'how many' ends: a verb, a preposition or an article.
+_COUNT_END = frozenset({"are", "is", "was", "were", "do", "does", "did", "have", "has", "had", "can", "could", "will",
+                        "would", "should", "to", "in", "of", "for", "on", "at", "by", "with", "per", "the", "a", "an",
+                        "and", "or", "that", "which", "than", "it", "they", "we", "its", "their"})
+
+
+def _count_head(question: str) -> str:
+    """What 'how many' counts: the last plural of the phrase after it ('how many new Russian tokens were added' ->
+    token; 'how many layers deep' -> layer), else its last word; '' when there is none."""
+    match = re.search(r"\bhow many\s+([\w\s-]+)", question, re.I)
+    words: list[str] = []
+    for word in (match.group(1).split() if match else [])[:4]:
+        if word.lower() in _COUNT_END:
+            break
+        words.append(word)
+    plural = [w for w in words if len(w) > 3 and w.lower().endswith("s") and not w.lower().endswith("ss")]
+    for word in reversed(plural or words[-1:]):
+        terms = content_terms(word)
+        if terms:
+            return terms[-1]
+    return ""
 
 
 _COST_WORDS = re.compile(r"\b(?:costs?|steps|faster|speed-?ups?|time|times|fewer|cheaper|budget)\b", re.I)
@@ -123,12 +169,12 @@ _COST_WORDS = re.compile(r"\b(?:costs?|steps|faster|speed-?ups?|time|times|fewer
 
 _WORD_NUMBERS = ("two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|"
                  "hundreds?|thousands?|millions?|billions?")
-_COUNT = re.compile(rf"(?:\b\d[\d,.]*\s*[KMBT]?\b|\b(?:{_WORD_NUMBERS})\b)((?:\s+[\w-]+){{1,3}})", re.I)
+_COUNT = re.compile(rf"(?:\b\d[\d,.]*\s*[KMBT]?\b|\b(?:{_WORD_NUMBERS})\b)((?:\s+\(?(?!\d)[\w-]+\)?){{1,4}})", re.I)
 
 
 def _counts(slot: Slot, sentence: str) -> bool:
     """A count said of what is asked: '40 labelers', 'three components', '1.4 million image-text pairs'."""
-    counted = set(slot.counted)
+    counted = {slot.head} if slot.head else set(slot.counted)
     return any(counted & set(content_terms(match.group(1))) for match in _COUNT.finditer(sentence))
 
 
@@ -137,6 +183,7 @@ def _is_dataset(sentence: str, match: re.Match[str]) -> bool:
     HumanEval benchmarks') or just before it ('benchmark WMT10'), or a preposition of evaluation ('on',
     'across', 'including') or a score before it."""
     before, after = sentence[max(0, match.start() - 60): match.start()], sentence[match.end(): match.end() + 40]
+    before = re.sub(r"\s*\($", "", before)  # 'the Massive Text Embedding Benchmark (MTEB)': the long form's cue
     near = " ".join(before.split()[-1:] + after.split()[:4])
     return bool(_DATA_CUE.search(near) or _DATA_BEFORE.search(before))
 
@@ -144,7 +191,10 @@ def _is_dataset(sentence: str, match: re.Match[str]) -> bool:
 def _given(slot: Slot, name: str) -> bool:
     """A name the question itself uses, or a form of it ('NAT-trained' in a question about NAT)."""
     lower = name.lower()
-    return lower in slot.given or any(part in slot.given for part in lower.split("-") if len(part) > 1)
+    if lower in _GENERIC_ACRONYMS or lower.rstrip("s") in _GENERIC_ACRONYMS:
+        return True  # 'NLP tasks' names a field, not a dataset
+    forms = {lower, lower + "s", lower[:-1] if lower.endswith("s") else lower}  # 'GAN' in a question about GANs
+    return bool(forms & slot.given) or any(part in slot.given for part in lower.split("-") if len(part) > 1)
 
 
 def _fillers(slot: Slot, sentence: str) -> bool:
@@ -154,6 +204,10 @@ def _fillers(slot: Slot, sentence: str) -> bool:
         return True
     if slot.counted:
         return _counts(slot, sentence)
+    if slot.name_only:
+        return any(m.group(0).strip().lower() not in slot.given for m in _HARDWARE_NAME.finditer(sentence))
+    if slot.kind == "named":
+        return any(not _given(slot, m.group(0)) for m in _NAMED.finditer(sentence))
     if slot.kind == "dataset":
         return any(not _given(slot, m.group(0)) and _is_dataset(sentence, m)
                    for m in _FILLERS[slot.kind].finditer(sentence))

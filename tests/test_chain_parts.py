@@ -128,6 +128,25 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
     ("What word error rate do the early-exit models reach?", "Early exits preserve accuracy on public datasets.",
      0.0),
     ("What peak learning rate value does it use?", "We use a peak learning rate of 3e-4 with warmup.", 1.0),
+    # a count is said of its head noun: four adaptations are no count of tokens; a parenthesised acronym and a
+    # second number in the phrase do not hide what is counted
+    ("How many new Russian tokens were added?", "We evaluated four Russian vocabulary adaptations.", 0.0),
+    ("How many new Russian tokens were added?", "We add 12,000 new Russian tokens to the vocabulary.", 1.0),
+    ("How many datasets does the benchmark include?", "The benchmark has 8 relation extraction (RE) datasets.", 1.0),
+    ("How many languages does it cover?", "A model with 10 billion parameters on 50 languages wins.", 1.0),
+    # 'which GPU model' wants the GPU's name: a count of GPUs or 'a single machine' is not one
+    ("Which GPU model was used?", "It trains on 128 GPUs or on a single machine.", 0.0),
+    ("Which GPU model was used?", "It trains on 128 A100 GPUs.", 1.0),
+    ("What hardware (GPU or TPU type and count) does it report?", "It trains on 128 GPUs.", 1.0),
+    # the long form of a dataset's acronym says it is data; a field's acronym ('NLP tasks') is no dataset, and a
+    # name the question uses in the plural ('GANs') is not new
+    ("Which benchmark is it evaluated against?", "Benchmarked against the Massive Text Embedding Benchmark (MTEB), "
+     "it improves.", 1.0),
+    ("Which named entity recognition datasets is it evaluated on?", "Language models improve many NLP tasks.", 0.0),
+    ("Which datasets are used for training GANs?", "It helps when fine-tuning a GAN on another dataset.", 0.0),
+    # a metric's value is a number next to that metric
+    ("What citation recall does it achieve?", "It surpasses GPT-3.5 in citation quality by 5%.", 0.0),
+    ("What citation recall does it achieve?", "It reaches a citation recall of 71.3%.", 1.0),
 ])
 def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
     slot = wanted(question)
@@ -143,6 +162,11 @@ def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
     ("Which languages does it cover?", "language"),
     ("What fraction of malicious peers can it tolerate?", "number"),
     ("What does GaLore propose?", None),
+    # 'at what cost in performance' asks for the trade-off, not for money; 'what is the X dataset for' for a purpose
+    ("How much compression does it achieve, and at what cost in performance?", "number"),
+    ("What is the Gazelle dataset for?", None),
+    ("On which named entity recognition datasets is it evaluated?", "dataset"),
+    ("What GroundingScore value does it achieve?", "number"),
 ])
 def test_the_kind_of_detail_a_question_wants(question, kind):
     slot = wanted(question)

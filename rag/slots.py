@@ -13,7 +13,7 @@ labelers ('40 labelers', not the '1.3B' of the same sentence), "what batch size"
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from paperchat.rag.text import asked_terms, content_terms, split_asks, split_sentences
 
@@ -22,13 +22,14 @@ _NUMBER = re.compile(r"(?<![\w(.])\d+(?:\.\d+)?e-?\d+\b"
                      r"|(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
                      r"|(?<![A-Za-z]-)\b\d[\d,.]*[KMBT]?x?\b(?!\))")
 #: Named hardware, not the words 'GPU' or 'cluster' (every systems abstract has those).
-_HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|"
+_HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX[\s-]?\d{3,4}|GTX[\s-]?\d{3,4}|TPU\s?v?\d\w*|"
+                       r"TPUv\d\w*|"
                        r"Tesla\s\w+|"
                        r"Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*|"
                        r"\d[\d,]*[\s-]*(?:GPUs?|TPUs?|accelerators|chips|nodes)|single (?:computer|GPU|machine|node)|"
                        r"consumer(?:-grade)? (?:\d+\s?GB )?GPUs?)\b", re.I)
 #: 'Which GPU model' asks for the name: a count ('128 GPUs') or 'a single machine' does not say which GPU.
-_HARDWARE_NAME = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX\s?\d{3,4}|GTX\s?\d{3,4}|TPU\s?v?\d\w*|"
+_HARDWARE_NAME = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX[\s-]?\d{3,4}|GTX[\s-]?\d{3,4}|TPU\s?v?\d\w*|"
                             r"TPUv\d\w*|Tesla\s\w+|Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*)\b", re.I)
 _ASKS_HARDWARE_NAME = re.compile(r"\b(?:gpus?|tpus?|accelerators?|chips?)\s+(?:models?|types?|kinds?|names?|"
                                  r"generations?)\b|\b(?:type|kind|model|make) of "
@@ -44,6 +45,7 @@ def _asks_hardware_name(question: str) -> bool:
 _MONEY = re.compile(r"[$€£]\s?\d|\b\d[\d,.]*\s*(?:dollars|usd|k\$)|\b(?:gpu|tpu|accelerator)[- ]?(?:hours|days|years)\b"
                     r"|\b\d[\d,.]*\s*(?:hours?|days?|weeks?|minutes?|h)\b", re.I)
 _TIME = re.compile(r"\b\d[\d,.]*\s*(?:(?:gpu|tpu|accelerator)[- ]?)?(?:hours?|days?|weeks?|months?|minutes?|h)\b"
+                   r"|\b(?:a few|several|a couple of|a dozen) (?:hours|days|weeks|minutes)\b"
                    r"|\b(?:gpu|tpu|accelerator)[- ]?(?:hours|days|years)\b", re.I)
 _METRIC = re.compile(r"\b(?:accuracy|f1|bleu|rouge|meteor|perplexity|wer|cer|map|auc|fid|psnr|ssim|recall|"
                      r"precision|exact match|top-1|top-5|error rate|success rate|pass@\d|elo|win rate|mrr|ndcg|"
@@ -68,14 +70,14 @@ _NAMED = re.compile(r"(?<![\w-])(?!(?:[A-Z]{2,}s)\b)(?:[A-Z][a-z]*[A-Z0-9][\w-]*
 #: Question phrasings -> the slot they want. Checked in order; the first match wins.
 _WANTS: list[tuple[str, re.Pattern[str]]] = [
     ("hardware", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:gpus?|tpus?|hardware|accelerators?|chips?|"
-                            r"devices?|machines?)\b(?![\s-]*(?:memory|hours|days|utili[sz]ation))"
+                            r"devices?|machines?|graphics cards?)\b(?![\s-]*(?:memory|hours|days|utili[sz]ation))"
                             r"|\bon (?:what|which) hardware\b", re.I)),
     ("institution", re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,1}(?:university|universities|institution|"
                                r"company|lab|organi[sz]ation|affiliation)s?\b|\bwhere (?:are|were|do|did) the "
                                r"authors\b|\baffiliat", re.I)),
     # 'at what cost in performance' asks for a trade-off, not for money
-    ("money", re.compile(r"\bhow much (?:\w+\s+){0,3}(?:cost|pay|spend)|(?<!\bat )\bwhat costs?\b"
-                         r"|\b(?:what|which)\s+(?:(?:[\w-]+\s+){1,2}(?:costs?|price|budget)|price|budget)\b"
+    ("money", re.compile(r"\bhow much (?:\w+\s+){0,3}(?:cost|pay|spend)|(?<!\bat )\b(?:what|which)\s+(?:[\w-]+\s+){0,2}"
+                         r"costs?\b|\b(?:what|which)\s+(?:[\w-]+\s+){0,2}(?:price|budget)\b"
                          r"|\bhow (?:expensive|many dollars)\b|\bcost in (?:us )?dollars\b"
                          r"|\bcosts? (?:of|to) (?:train|run|serve)", re.I)),
     ("time", re.compile(r"\b(?:gpu-hours|gpu hours|tpu-hours|how long|how many (?:days|hours|weeks|minutes)|"
@@ -110,7 +112,9 @@ _DATA_BEFORE = re.compile(r"(?:\b(?:on|across|including|includes|such as|from|in
 #: asked terms needed.
 _SELF_EVIDENT = frozenset({"hardware", "institution", "money", "time", "dataset", "language"})
 #: Asked terms too common in abstracts to place a filler ('training cost': the cost must be there, not 'train').
-_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report", "factor", "valu"})
+_WEAK_TERMS = frozenset({"train", "model", "use", "number", "result", "paper", "method", "report", "factor", "valu",
+                         # verbs of change: 'how much does it raise throughput' asks for throughput ('a 20% increase')
+                         "rais", "cut", "reduc", "increas", "decreas", "boost", "lower", "save", "shrink", "up"})
 _AFTER_HOW = re.compile(r"\bhow (?:much|many)\s+((?:[\w-]+\s+){0,1}[\w-]+)", re.I)
 
 
@@ -123,10 +127,20 @@ class Slot:
     asks: int = 1  # 'how many languages ..., and how much larger': two asks, their terms need not share a sentence
     head: str = ""  # 'how many new Russian tokens were added': the stem a count must be said of (token)
     name_only: bool = False  # 'which GPU model': hardware by name, not a count of GPUs
+    parts: tuple[Slot | None, ...] = ()  # a question of two asks: each ask's own slot (None: a general ask)
 
 
 def wanted(question: str) -> Slot | None:
-    """The slot a question asks to fill, or None for a general question ('What does GaLore propose?')."""
+    """The slot a question asks to fill, or None for a general question ('What does GaLore propose?'). A question
+    of two asks ('How long does it take, and on what graphics card?') also gets each ask's slot (`parts`)."""
+    slot = _wanted(question)
+    asks = split_asks(question)
+    if slot is None or len(asks) < 2:
+        return slot
+    return replace(slot, parts=tuple(_wanted(ask) for ask in asks))
+
+
+def _wanted(question: str) -> Slot | None:
     plain = re.sub(r'"[^"]*"', " ", question)
     for kind, pattern in _WANTS:
         if pattern.search(plain):
@@ -164,6 +178,7 @@ def _count_head(question: str) -> str:
     return ""
 
 
+_TIME_SAVED = re.compile(r"\b(?:wall-?clock|training|run-?ning|inference) time\b", re.I)
 _COST_WORDS = re.compile(r"\b(?:costs?|steps|faster|speed-?ups?|time|times|fewer|cheaper|budget)\b", re.I)
 
 
@@ -202,6 +217,8 @@ def _fillers(slot: Slot, sentence: str) -> bool:
     is also a number said of cost, time or steps: '14 times fewer training steps', '<1% of the cost')."""
     if slot.kind == "money" and _COST_WORDS.search(sentence) and _NUMBER.search(sentence):
         return True
+    if slot.kind == "time" and _TIME_SAVED.search(sentence) and _NUMBER.search(sentence):
+        return True  # 'how much wall-clock time does it save': 'reduces wall-clock time by 36%'
     if slot.counted:
         return _counts(slot, sentence)
     if slot.name_only:
@@ -232,7 +249,10 @@ def found(slot: Slot, passages: list[str]) -> float:
     of its asked terms, both words of a two-word attribute, a count said of what is counted; none needed for
     self-evident kinds), 0.5 when a filler is there but not next to those
     terms, 0.0 when none is, or when a number is asked for and the passages never name what it should measure.
-    Fillers that are words of the question ('GSM8K' in a question about GSM8K) do not count."""
+    Fillers that are words of the question ('GSM8K' in a question about GSM8K) do not count. A question of two
+    asks scores the mean of its asks (a general ask counts as filled): one filled ask of two is half an answer."""
+    if slot.parts:
+        return sum(1.0 if part is None else found(part, passages) for part in slot.parts) / len(slot.parts)
     best = 0.0
     if slot.kind in _SELF_EVIDENT:
         need = 0

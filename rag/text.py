@@ -62,7 +62,9 @@ _AUX = r"(?:is|are|was|were|does|do|did|has|have|had|can|could|would|will|should
 _ASKED = [
     re.compile(r"\b(?:what|which)\s+((?:(?!" + _AUX + r"\b)[^\s?,;.]+\s+){1,8}?)" + _AUX + r"\b", re.I),
     re.compile(r"\bhow\s+(?:much|many)\s+((?:(?!" + _AUX + r"\b)[^\s?,;.]+\s+){1,4}?)" + _AUX + r"\b", re.I),
-    re.compile(r"\bhow\s+(?:much|many)\s+" + _AUX + r"\s+\S+\s+(\w+)", re.I),
+    # 'how much does GaLore cut memory usage in ...': the verb and what it acts on (cut, memory, usage)
+    re.compile(r"\bhow\s+(?:much|many)\s+" + _AUX + r"\s+\S+\s+(\w+(?:\s+(?!(?:in|on|of|for|to|by|with|from|than|"
+               r"over|at|compared|and|or|when|while|if)\b)[\w-]+){0,2})", re.I),
 ]
 
 
@@ -203,7 +205,8 @@ def neutralise_markers(text: str) -> str:
 # ------------------------------------------------------------------------------------- multi-part questions
 
 _ASK_SPLIT = re.compile(
-    r"\?\s+(?=\S)|[,;]?\s+(?:and|but|also)\s+(?=(?:what|which|how|why|when|where|who|whose|does|do|did|is|are|"
+    r"\?\s+(?=\S)|[,;]?\s+(?:and|but|also)\s+(?=(?:(?:on|in|at|with|for|from|under)\s+)?(?:what|which|how|why|when|"
+    r"where|who|whose|does|do|did|is|are|"
     r"can|could|was|were|by how much|to what extent)\b)",
     re.I)
 

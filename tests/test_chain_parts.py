@@ -147,6 +147,15 @@ def test_a_name_a_paper_goes_by_is_present_with_that_paper():
     # a metric's value is a number next to that metric
     ("What citation recall does it achieve?", "It surpasses GPT-3.5 in citation quality by 5%.", 0.0),
     ("What citation recall does it achieve?", "It reaches a citation recall of 71.3%.", 1.0),
+    # a verb of change is not what a number measures: 'raise throughput' is answered by 'a 20% increase in
+    # training throughput'; 'how much time does it save' by a share of the time
+    ("How much does it raise training throughput?", "It gives a 20% increase in training throughput.", 1.0),
+    ("How much wall-clock time does it save?", "It reduces wall-clock time by 36%.", 1.0),
+    ("How long does training take?", "It converges within a few hours of training.", 1.0),
+    # two asks score each ask: both filled, one of two, neither
+    ("How long does it take, and on what graphics card?", "It trains in a few hours on a single RTX-2080 GPU.", 1.0),
+    ("How long does it take, and on what graphics card?", "It trains in a few hours on one GPU.", 0.5),
+    ("How long does it take, and on what graphics card?", "It trains fast on one GPU.", 0.0),
 ])
 def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
     slot = wanted(question)
@@ -167,6 +176,7 @@ def test_a_detail_slot_is_filled_only_by_its_kind(question, passage, expected):
     ("What is the Gazelle dataset for?", None),
     ("On which named entity recognition datasets is it evaluated?", "dataset"),
     ("What GroundingScore value does it achieve?", "number"),
+    ("How much area and power does it save, and at what accuracy cost?", "number"),
 ])
 def test_the_kind_of_detail_a_question_wants(question, kind):
     slot = wanted(question)

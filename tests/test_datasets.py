@@ -239,7 +239,8 @@ def test_the_command_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name, pairs", [("detail_probe.jsonl", 24), ("detail_probe2.jsonl", 25),
-                                         ("detail_probe3.jsonl", 30), ("holdout_probe.jsonl", 30)])
+                                         ("detail_probe3.jsonl", 30), ("detail_probe4.jsonl", 30),
+                                         ("holdout_probe.jsonl", 30)])
 def test_the_detail_probe_pairs_a_stated_and_an_unstated_detail_of_each_paper(corpora, name, pairs):
     items = cd.load_items(cd.DEV_FILE.with_name(name))
     assert [cd.check_item(item, corpora) for item in items] == [[] for _ in items]

@@ -62,9 +62,10 @@ _LANGUAGE = re.compile(
     r"Telugu|Marathi|Gujarati|Punjabi|Ukrainian|Romanian|Hungarian|Catalan|Basque|Welsh|Irish|Icelandic|Estonian|"
     r"Latvian|Lithuanian|Croatian|Serbian|Bulgarian|Tagalog|Filipino|Latin|Sanskrit|Python|Java|JavaScript|"
     r"TypeScript|C\+\+|Rust|Haskell|Scala|Kotlin|Verilog|SQL)\b")
-#: Acronyms of a field or a kind of thing ('NLP tasks', 'LLMs', 'AI applications'): no dataset's or model's name.
+#: Acronyms of a field or a kind of thing ('NLP tasks', 'LLMs', 'AI applications'): no dataset's or model's name (an
+#: architecture's, such as CNN, may be one: 'which architecture' is answered by it).
 _GENERIC_ACRONYMS = frozenset({"ai", "ml", "dl", "nlp", "nlu", "nlg", "cv", "llm", "lm", "vlm", "mllm", "rl", "gpu",
-                               "tpu", "cpu", "api", "sota", "qa", "ir", "asr", "tts", "ocr", "cnn", "rnn", "dnn"})
+                               "tpu", "cpu", "api", "sota", "qa", "ir", "asr", "tts", "ocr"})
 _NAMED = re.compile(r"(?<![\w-])(?!(?:[A-Z]{2,}s)\b)(?:[A-Z][a-z]*[A-Z0-9][\w-]*|[A-Z]{2,}[\w-]*\d*)(?![\w-])")
 
 #: Question phrasings -> the slot they want. Checked in order; the first match wins.

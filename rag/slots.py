@@ -21,16 +21,15 @@ from paperchat.rag.text import asked_terms, content_terms, split_asks, split_sen
 _NUMBER = re.compile(r"(?<![\w(.])\d+(?:\.\d+)?e-?\d+\b"
                      r"|(?<![\w(.])(?<![A-Za-z]-)\d[\d,.]*(?:\s*(?:%|x\b|×|times\b|[KMBT]\b))?(?![\w)])"
                      r"|(?<![A-Za-z]-)\b\d[\d,.]*[KMBT]?x?\b(?!\))")
+#: A GPU's or accelerator's name ('A100', 'RTX-2080', 'TPUv3', 'Gaudi2').
+_HARDWARE_NAMES = (r"[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX[\s-]?\d{3,4}|GTX[\s-]?\d{3,4}|TPU\s?v?\d\w*|TPUv\d\w*|"
+                   r"Tesla\s\w+|Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*")
 #: Named hardware, not the words 'GPU' or 'cluster' (every systems abstract has those).
-_HARDWARE = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX[\s-]?\d{3,4}|GTX[\s-]?\d{3,4}|TPU\s?v?\d\w*|"
-                       r"TPUv\d\w*|"
-                       r"Tesla\s\w+|"
-                       r"Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*|"
+_HARDWARE = re.compile(rf"\b(?:{_HARDWARE_NAMES}|"
                        r"\d[\d,]*[\s-]*(?:GPUs?|TPUs?|accelerators|chips|nodes)|single (?:computer|GPU|machine|node)|"
                        r"consumer(?:-grade)? (?:\d+\s?GB )?GPUs?)\b", re.I)
 #: 'Which GPU model' asks for the name: a count ('128 GPUs') or 'a single machine' does not say which GPU.
-_HARDWARE_NAME = re.compile(r"\b(?:[AHVPKLT]\d{2,3}|[APLT]\d\s?GPUs?|RTX[\s-]?\d{3,4}|GTX[\s-]?\d{3,4}|TPU\s?v?\d\w*|"
-                            r"TPUv\d\w*|Tesla\s\w+|Ascend\s?\d+\w*|Gaudi\s?\d?|MI\d{3}\w*)\b", re.I)
+_HARDWARE_NAME = re.compile(rf"\b(?:{_HARDWARE_NAMES})\b", re.I)
 _ASKS_HARDWARE_NAME = re.compile(r"\b(?:gpus?|tpus?|accelerators?|chips?)\s+(?:models?|types?|kinds?|names?|"
                                  r"generations?)\b|\b(?:type|kind|model|make) of "
                                  r"(?:gpus?|tpus?|accelerators?|chips?)\b", re.I)
@@ -134,14 +133,14 @@ class Slot:
 def wanted(question: str) -> Slot | None:
     """The slot a question asks to fill, or None for a general question ('What does GaLore propose?'). A question
     of two asks ('How long does it take, and on what graphics card?') also gets each ask's slot (`parts`)."""
-    slot = _wanted(question)
     asks = split_asks(question)
+    slot = _wanted(question, len(asks))
     if slot is None or len(asks) < 2:
         return slot
-    return replace(slot, parts=tuple(_wanted(ask) for ask in asks))
+    return replace(slot, parts=tuple(_wanted(ask, 1) for ask in asks))  # an ask is not split again
 
 
-def _wanted(question: str) -> Slot | None:
+def _wanted(question: str, asks: int) -> Slot | None:
     plain = re.sub(r'"[^"]*"', " ", question)
     for kind, pattern in _WANTS:
         if pattern.search(plain):
@@ -150,7 +149,7 @@ def _wanted(question: str) -> Slot | None:
             terms = [t for t in asked_terms(question) if t not in _WEAK_TERMS] or how
             given = frozenset(w.lower() for w in re.findall(r"[\w-]+", question))
             many = kind == "number" and re.search(r"\bhow many\b", plain, re.I)
-            return Slot(kind, tuple(terms), given, tuple(how) if many else (), len(split_asks(question)),
+            return Slot(kind, tuple(terms), given, tuple(how) if many else (), asks,
                         _count_head(plain) if many else "",
                         kind == "hardware" and _asks_hardware_name(plain))
     return None
@@ -222,14 +221,11 @@ def _fillers(slot: Slot, sentence: str) -> bool:
         return True  # 'how much wall-clock time does it save': 'reduces wall-clock time by 36%'
     if slot.counted:
         return _counts(slot, sentence)
-    if slot.name_only:
-        return any(m.group(0).strip().lower() not in slot.given for m in _HARDWARE_NAME.finditer(sentence))
-    if slot.kind == "named":
-        return any(not _given(slot, m.group(0)) for m in _NAMED.finditer(sentence))
-    if slot.kind == "dataset":
-        return any(not _given(slot, m.group(0)) and _is_dataset(sentence, m)
-                   for m in _FILLERS[slot.kind].finditer(sentence))
-    return any(m.group(0).strip().lower() not in slot.given for m in _FILLERS[slot.kind].finditer(sentence))
+    matches = (_HARDWARE_NAME if slot.name_only else _FILLERS[slot.kind]).finditer(sentence)
+    if slot.kind in ("named", "dataset"):  # names: not the question's own in another form, nor a field's acronym
+        return any(not _given(slot, m.group(0)) and (slot.kind == "named" or _is_dataset(sentence, m))
+                   for m in matches)
+    return any(m.group(0).strip().lower() not in slot.given for m in matches)
 
 
 #: What is left of a LaTeX relation in extracted text ('leq5%'): read as a space, so the number stays one.

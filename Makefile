@@ -47,7 +47,7 @@ bench: install
 # writes runs/scale-<time>/ and docs/scale.png. SCALE_SIZES=10000,100000 for the shorter run.
 SCALE_SIZES ?= 10000,100000,1000000
 bench-scale: install
-	$(PY) -m paperchat.evals.bench_scale --sizes $(SCALE_SIZES) --modes embedded,server --sweep 10000 --onnx-sample 2000 --store-alone 10000
+	$(PY) -m paperchat.evals.bench_scale --sizes $(SCALE_SIZES) --modes embedded,server --sweep 10000 --onnx-sample 2000 --store-alone 10000 --web-questions 1000
 
 # Bad input, hostile papers and failing dependencies against the installed CLI and web API (about 10 minutes):
 # prints the counts, writes runs/reliability-<time>/{report.md,results.jsonl}, fails on any traceback, hang,

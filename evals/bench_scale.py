@@ -242,6 +242,7 @@ class Config:
     cold_runs: int = 3
     keep: bool = False
     seed: int = 0
+    web_questions: int = 0
 
 
 def collection_file(cfg: Config, n: int) -> Path:
@@ -301,6 +302,10 @@ def bench_size(n: int, mode: str, cfg: Config, embed_url: str, log: Callable[[st
         row.update(_worker(run_dir, env, cfg, delta))
         log(f"  search p50 {row['search_p50_ms']:.0f} ms p95 {row['search_p95_ms']:.0f} ms; "
             f"ask p50 {row['ask_p50_ms']:.0f} ms p95 {row['ask_p95_ms']:.0f} ms")
+        if cfg.web_questions:
+            row.update(web_server(run_dir, env, cfg.web_questions, cfg.seed))
+            log(f"  web server: {row['web_questions']} questions, RSS {row['web_rss_start_mb']:.0f} -> "
+                f"{row['web_rss_after_mb']:.0f} MB, /ask p50 {row['web_ask_p50_ms']:.0f} ms")
     finally:
         if server:
             row["server_rss_mb"] = server.stop()
@@ -330,6 +335,93 @@ def _worker(run_dir: Path, env: dict[str, str], cfg: Config, delta: scale_data.D
     result = json.loads(got.stdout.strip().splitlines()[-1])
     result["worker_rss_mb"] = got.max_rss_mb
     return result
+
+
+def web_server(run_dir: Path, env: dict[str, str], questions: int, seed: int = 0, timeout: float = 600) -> dict:
+    """`paperchat serve` over the collection, and `questions` real questions (SciFact claims) sent one after
+    another to its /ask endpoint through `gradio_client`, as a script would: the server process's RSS once it
+    has answered the first question, after the last one, and its peak; the endpoint's latency as the client
+    sees it. Every reply must parse as an Answer."""
+    from gradio_client import Client
+
+    from paperchat.evals.metrics import percentile
+    from paperchat.rag.types import Answer
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log_path = run_dir / "serve.log"
+    serve_env = {**env, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(run_dir / "gradio")}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(PAPERCHAT), "--home", str(run_dir / "home"), "serve", "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, cwd=run_dir, env=serve_env)
+    client = None
+    try:
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"paperchat serve exited with {proc.returncode}: see {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"paperchat serve did not answer on {url} in {timeout:.0f} s: see {log_path}")
+            if f"web UI on {url}" in log_path.read_text(errors="replace"):
+                with contextlib.suppress(urllib.error.URLError, OSError), opener.open(url, timeout=3) as response:
+                    if response.status == 200:
+                        break
+            time.sleep(0.5)
+        ready_s = time.perf_counter() - started
+        client = Client(url, verbose=False)
+        asked = scale_data.sample_queries(questions, seed + 3)
+        statuses: dict[str, int] = {}
+        times = []
+        rss_start = None
+        for i, question in enumerate(asked):
+            t = time.perf_counter()
+            answer = Answer.model_validate(client.predict(question, [], api_name="/ask"))
+            times.append(1000 * (time.perf_counter() - t))
+            statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            if i == 0:
+                rss_start = _status_mb(proc.pid, "VmRSS")
+        return {"web_questions": len(asked), "web_ready_s": ready_s, "web_rss_start_mb": rss_start,
+                "web_rss_after_mb": _status_mb(proc.pid, "VmRSS"), "web_peak_rss_mb": _status_mb(proc.pid),
+                "web_ask_p50_ms": percentile(times, 50), "web_ask_p95_ms": percentile(times, 95),
+                "web_statuses": statuses}
+    finally:
+        if client is not None:
+            client.close()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def web_only(out: Path, mode: str, size: int, questions: int, seed: int = 0) -> dict:
+    """The web step on a collection an earlier run kept (`--keep`): restart its `chroma run` on the kept data
+    (server mode), measure, and add the figures to that run's line of results.jsonl."""
+    run_dir = out / f"{mode}-{size}"
+    if not (run_dir / "home").is_dir():
+        raise SystemExit(f"{run_dir / 'home'} does not exist: run the benchmark with --keep first")
+    server = ChromaServer(run_dir / "chroma-server") if mode == "server" else None
+    url, stop = start_embed_server(0)
+    try:
+        got = web_server(run_dir, child_env(url, server.port if server else None), questions, seed)
+    finally:
+        stop()
+        if server:
+            server.stop()
+    rows = load_rows(out)
+    for row in rows:
+        if row.get("mode") == mode and row.get("size") == size:
+            row.update(got)
+            break
+    else:
+        rows.append({"size": size, "mode": mode, **got})
+    tmp = out / "results.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(out / "results.jsonl")
+    return got
 
 
 # ------------------------------------------------------------------------------------- the worker
@@ -558,6 +650,10 @@ METRICS = [  # (key, label, unit, lower is better)
     ("rss_after_questions_mb", "search/ask process RSS after the questions", "MB", True),
     ("first_search_ms", "first search in a new process", "ms", True),
     ("server_rss_mb", "`chroma run` peak RSS", "MB", True),
+    ("web_rss_start_mb", "web server RSS after its first question", "MB", True),
+    ("web_rss_after_mb", "web server RSS after the last question", "MB", True),
+    ("web_ask_p50_ms", "web /ask p50, as a client sees it", "ms", True),
+    ("web_ask_p95_ms", "web /ask p95, as a client sees it", "ms", True),
 ]
 
 
@@ -676,6 +772,10 @@ def main(argv: list[str] | None = None) -> None:
                         "embedding concurrency")
     parser.add_argument("--store-alone", type=int, default=0, help="Also measure N papers written straight "
                         "into Chroma (vectors; + metadata; + text, as ingest writes them): ingest's ceiling")
+    parser.add_argument("--web-questions", type=int, default=0, help="Also send N questions to `paperchat serve`'s "
+                        "/ask endpoint and report the web server's RSS after them")
+    parser.add_argument("--web-only", default=None, metavar="MODE-SIZE", help="Only the web step, on the "
+                        "collection a --keep run left in --out (e.g. server-1000000)")
     parser.add_argument("--plot", type=Path, default=DOCS / "scale.png")
     parser.add_argument("--keep", action="store_true", help="Keep the homes and files (disk!)")
     parser.add_argument("--report-only", action="store_true", help="Re-render the table and plot of --out")
@@ -694,9 +794,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = args.out or Path("runs") / time.strftime("scale-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
+    if args.web_only:
+        mode, _, size = args.web_only.partition("-")
+        if mode not in ("embedded", "server") or not size.isdigit():
+            parser.error(f"--web-only {args.web_only!r}: expected MODE-SIZE, MODE embedded or server")
+        print(json.dumps(web_only(out.resolve(), mode, int(size), args.web_questions or 1000)))
+    elif not args.report_only:
         cfg = Config(out=out.resolve(), data=(args.data or out / "data").resolve(), queries=args.queries,
-                     asks=args.asks, cold_runs=args.cold_runs, keep=args.keep)
+                     asks=args.asks, cold_runs=args.cold_runs, keep=args.keep, web_questions=args.web_questions)
         run_all(cfg, [int(s) for s in args.sizes.split(",") if s], [m for m in args.modes.split(",") if m],
                 args.onnx_sample, args.sweep, args.store_alone)
     print(report(out, args.plot))

@@ -77,7 +77,8 @@ def test_growth_exponent():
 def test_a_2k_paper_benchmark_run(tmp_path):
     """The whole benchmark on 2,000 papers, embedded store: counts right, the keyword index in step."""
     shared_file("benchmarks", "scifact", "corpus.jsonl")
-    cfg = bench_scale.Config(out=tmp_path / "out", data=tmp_path / "data", queries=10, asks=3, cold_runs=1)
+    cfg = bench_scale.Config(out=tmp_path / "out", data=tmp_path / "data", queries=10, asks=3, cold_runs=1,
+                             web_questions=4)
     cfg.out.mkdir()
     alone, row = bench_scale.run_all(cfg, [2000], ["embedded"], store_n=300)
     assert (alone["mode"], alone["papers"]) == ("store", 300) and alone["chunks"] > 300
@@ -88,11 +89,22 @@ def test_a_2k_paper_benchmark_run(tmp_path):
                 "cold_start_s", "search_p50_ms", "search_p95_ms", "ask_p50_ms", "ask_p95_ms"):
         assert row[key] > 0, key
     assert row["search_p95_ms"] >= row["search_p50_ms"]
+    # the web server answered four questions through /ask, every reply a valid Answer
+    assert row["web_questions"] == 4 and sum(row["web_statuses"].values()) == 4
+    assert set(row["web_statuses"]) <= {"answered", "not_found"}
+    assert 0 < row["web_rss_start_mb"] <= row["web_peak_rss_mb"] and row["web_rss_after_mb"] > 0
+    assert row["web_ask_p95_ms"] >= row["web_ask_p50_ms"] > 0
     text = bench_scale.report(cfg.out, tmp_path / "scale.png")
     assert "| search p50 (ms) |" in text and "embedded 2,000" in text
+    assert "| web server RSS after the last question (MB) |" in text
     assert "The store alone: 300 papers" in text and "| product |" in text
     assert (tmp_path / "scale.png").stat().st_size > 10_000
     assert not (cfg.out / "embedded-2000" / "home").exists()  # homes are removed unless --keep
+
+
+def test_the_web_step_needs_a_kept_collection(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist: run the benchmark with --keep first"):
+        bench_scale.web_only(tmp_path, "server", 1000, 5)
 
 
 def test_embedding_requests_run_in_parallel_and_keep_their_order():

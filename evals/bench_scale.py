@@ -577,38 +577,30 @@ def store_worker(job: dict) -> dict:
 # ------------------------------------------------------------------------------------- the real model
 
 
-def onnx_sample(cfg: Config, n: int, arena: bool = True) -> dict:
-    """The real ONNX model's ingest papers/s and peak RSS on the first n papers (onnxruntime's memory arena
-    on or off), and what 1M papers would take at that rate."""
-    run_dir = cfg.out / f"onnx-{n}-{'arena' if arena else 'noarena'}"
+def onnx_sample(cfg: Config, n: int, arena: bool = True, max_batch_tokens: int | None = None) -> dict:
+    """The real ONNX model's ingest papers/s and peak RSS on the first n papers (`paperchat ingest`, with
+    onnxruntime's memory arena on or off and `max_batch_tokens` padded tokens per run, both as settings; None:
+    the product's default), and what 1M papers would take at that rate."""
+    from paperchat.rag.settings import EmbeddingSettings
+
+    tokens = max_batch_tokens or EmbeddingSettings().max_batch_tokens
+    run_dir = cfg.out / f"onnx-{n}-{'arena' if arena else 'noarena'}-{tokens}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     file = run_dir / "papers.jsonl"
     with collection_file(cfg, max(n, 10_000)).open(encoding="utf-8") as src, file.open("w", encoding="utf-8") as dst:
         for _, line in zip(range(n), src):
             dst.write(line)
-    job = {"file": str(file), "home": str(run_dir / "home"), "arena": arena}
-    got = run_measured([sys.executable, "-m", "paperchat.evals.bench_scale", "--onnx-worker"],
-                       child_env("", None, backend="onnx"), run_dir, stdin=json.dumps(job)).check("the ONNX ingest")
-    counts = parse_summary(got.stdout)
+    env = {**child_env("", None, backend="onnx"), "PAPERCHAT_EMBEDDING__ARENA": "true" if arena else "false",
+           "PAPERCHAT_EMBEDDING__MAX_BATCH_TOKENS": str(tokens)}
+    got, counts = _ingest(run_dir, env, file)
     _expect(counts, new=n, total=n)
     rate = n / got.seconds
     if not cfg.keep:
         shutil.rmtree(run_dir / "home", ignore_errors=True)
-    return {"size": n, "mode": "onnx", "arena": arena, "ingest_s": got.seconds, "ingest_papers_per_s": rate,
-            "ingest_rss_mb": got.max_rss_mb, "ingest_helper_rss_mb": got.children_rss_mb,
+    return {"size": n, "mode": "onnx", "arena": arena, "max_batch_tokens": tokens, "ingest_s": got.seconds,
+            "ingest_papers_per_s": rate, "ingest_rss_mb": got.max_rss_mb, "ingest_helper_rss_mb": got.children_rss_mb,
             "hours_for_1m": 1_000_000 / rate / 3600}
-
-
-def onnx_worker(job: dict) -> str:
-    """`paperchat ingest` with the real model, its arena set as the job says (no setting exists for it)."""
-    from paperchat.ingest.pipeline import ingest_paths
-    from paperchat.rag.embeddings import MiniLMEmbeddings
-    from paperchat.rag.settings import Settings
-
-    settings = Settings(home=Path(job["home"]), _env_file=None)
-    embedder = MiniLMEmbeddings(batch_size=settings.embedding.batch_size, arena=job["arena"])
-    return ingest_paths([Path(job["file"])], settings, embedder=embedder).summary()
 
 
 def sweep(cfg: Config, n: int, embed_url: str, batch_sizes=(128, 512, 2048), concurrency=(1, 2, 4)) -> list[dict]:
@@ -681,8 +673,8 @@ def table(rows: list[dict]) -> str:
     runs = sorted((r for r in rows if r.get("mode") in ("embedded", "server")), key=lambda r: (r["mode"], r["size"]))
     modes = sorted({r["mode"] for r in runs})
     head = [f"{r['mode']} {r['size']:,}" for r in runs] + [f"exponent ({m})" for m in modes]
-    lines = ["| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
-    for key, label, unit, _ in METRICS:
+    lines = ["| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] if runs else []
+    for key, label, unit, _ in METRICS if runs else []:
         values = [_fmt(r.get(key)) for r in runs]
         exps = [growth_exponent([(r["size"], r.get(key)) for r in runs if r["mode"] == m]) for m in modes]
         lines.append(f"| {label} ({unit}) | " + " | ".join(values + [_fmt(e) if e is None else f"{e:+.2f}"
@@ -690,7 +682,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         if r.get("mode") == "onnx":
             arena = "arena on" if r.get("arena", True) else "arena off"
-            lines.append(f"\nReal ONNX model (all-MiniLM-L6-v2 int8, onnxruntime {arena}), {r['size']:,} papers: "
+            tokens = f", {r['max_batch_tokens']:,} tokens a run" if r.get("max_batch_tokens") else ""
+            lines.append(f"\nReal ONNX model (all-MiniLM-L6-v2 int8, onnxruntime {arena}{tokens}), "
+                         f"{r['size']:,} papers: "
                          f"{r['ingest_papers_per_s']:.1f} papers/s, peak RSS {r['ingest_rss_mb']:,.0f} MB "
                          f"(+ helper {r.get('ingest_helper_rss_mb', 0):,.0f} MB), so 1M papers would take "
                          f"{r['hours_for_1m']:.1f} hours.")
@@ -768,6 +762,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--onnx-sample", type=int, default=0, help="Also measure the real model on N papers "
                         "(onnxruntime's arena on and off)")
+    parser.add_argument("--onnx-tokens", default="", help="Comma-separated max_batch_tokens values for "
+                        "--onnx-sample, each measured with the arena on (default: the product's setting, arena on "
+                        "and off)")
     parser.add_argument("--sweep", type=int, default=0, help="Also measure N-paper ingests by batch size and "
                         "embedding concurrency")
     parser.add_argument("--store-alone", type=int, default=0, help="Also measure N papers written straight "
@@ -780,14 +777,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the homes and files (disk!)")
     parser.add_argument("--report-only", action="store_true", help="Re-render the table and plot of --out")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--onnx-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(sys.stdin.read()))))
-        return
-    if args.onnx_worker:
-        print(onnx_worker(json.loads(sys.stdin.read())))
         return
     if args.store_worker:
         print(json.dumps(store_worker(json.loads(sys.stdin.read()))))
@@ -803,12 +796,13 @@ def main(argv: list[str] | None = None) -> None:
         cfg = Config(out=out.resolve(), data=(args.data or out / "data").resolve(), queries=args.queries,
                      asks=args.asks, cold_runs=args.cold_runs, keep=args.keep, web_questions=args.web_questions)
         run_all(cfg, [int(s) for s in args.sizes.split(",") if s], [m for m in args.modes.split(",") if m],
-                args.onnx_sample, args.sweep, args.store_alone)
+                args.onnx_sample, args.sweep, args.store_alone,
+                [int(t) for t in args.onnx_tokens.split(",") if t])
     print(report(out, args.plot))
 
 
 def run_all(cfg: Config, sizes: list[int], modes: list[str], onnx: int = 0, sweep_n: int = 0,
-            store_n: int = 0) -> list[dict]:
+            store_n: int = 0, onnx_tokens: list[int] | None = None) -> list[dict]:
     url, stop = start_embed_server(0)
     rows = []
 
@@ -830,9 +824,10 @@ def run_all(cfg: Config, sizes: list[int], modes: list[str], onnx: int = 0, swee
             for row in sweep(cfg, sweep_n, url):
                 keep(row)
         if onnx:
-            for arena in (True, False):
-                print(f"real ONNX model, {onnx:,} papers, arena {'on' if arena else 'off'}", flush=True)
-                keep(onnx_sample(cfg, onnx, arena))
+            for arena, tokens in [(True, t) for t in onnx_tokens] if onnx_tokens else [(True, None), (False, None)]:
+                print(f"real ONNX model, {onnx:,} papers, arena {'on' if arena else 'off'}"
+                      f"{f', {tokens:,} tokens a run' if tokens else ''}", flush=True)
+                keep(onnx_sample(cfg, onnx, arena, tokens))
     finally:
         stop()
     return rows

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MINILM_NAME = "all-MiniLM-L6-v2-onnx-int8"
 MINILM_DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
-MAX_BATCH_TOKENS = 8192  # padded tokens per onnxruntime run (32 full-length chunks)
+MAX_BATCH_TOKENS = 2048  # padded tokens per onnxruntime run (8 full-length chunks; docs/scale.md)
 
 
 def minilm_paths() -> tuple[Path, Path]:
@@ -118,8 +118,8 @@ class MiniLMEmbeddings(Embeddings):
     def _runs(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Rows (shortest first) in runs of at most `batch_size` texts and `max_batch_tokens` padded tokens:
         onnxruntime's memory grows with rows x length (and its arena keeps the peak), so a cap on padded
-        tokens bounds the process however long the texts (64 x 256 tokens peaks near 2.8 GB, 32 x 256 near
-        1 GB; measured in docs/scale.md)."""
+        tokens bounds the process however long the texts (an ingest of 1,000 papers peaked at 2,036 MB with
+        8,192 tokens a run, 1,223 MB with 4,096 and 825 MB with 2,048, at the same papers/s; docs/scale.md)."""
         runs: list[list[int]] = []
         current: list[int] = []
         for i in order:  # lengths grow along `order`, so the last row sets the padded width
@@ -213,7 +213,8 @@ def make_embedder(settings: Settings) -> Embeddings:
             cfg.batch_size,
             cfg.concurrency,
         )
-    return MiniLMEmbeddings(batch_size=cfg.batch_size, threads=cfg.threads)
+    return MiniLMEmbeddings(batch_size=cfg.batch_size, threads=cfg.threads, max_batch_tokens=cfg.max_batch_tokens,
+                            arena=cfg.arena)
 
 
 def embedder_name(embedder: Embeddings) -> str:

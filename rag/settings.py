@@ -51,6 +51,10 @@ class EmbeddingSettings(_Group):
     batch_size: int = Field(64, ge=1, le=1_000_000, description="Texts per embedding call")
     concurrency: int = Field(2, ge=1, le=64, description="Embedding requests in flight at once (openai backend)")
     threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: one per core)")
+    max_batch_tokens: int = Field(2048, ge=256, le=1_048_576, description="Padded tokens per onnxruntime run "
+                                  "(onnx backend): the memory a run needs grows with it")
+    arena: bool = Field(True, description="onnxruntime's memory arena (onnx backend): faster, but the process "
+                        "keeps its peak memory")
 
 
 class ChromaSettings(_Group):

@@ -74,6 +74,28 @@ def test_default_settings_choose_the_local_model(settings):
     assert (embedder.name, embedder.dimension) == (MINILM_NAME, 384)
 
 
+def test_memory_settings_reach_the_model_and_bound_each_run(tmp_path, monkeypatch):
+    """PAPERCHAT_EMBEDDING__MAX_BATCH_TOKENS and __ARENA reach onnxruntime's runs; a value out of range is one
+    line naming the variable and what it allows."""
+    from paperchat.rag.embeddings import MAX_BATCH_TOKENS
+    from paperchat.rag.settings import EmbeddingSettings, SettingsError, load_settings
+
+    assert EmbeddingSettings().max_batch_tokens == MAX_BATCH_TOKENS  # the setting's default is the model's
+
+    monkeypatch.setenv("PAPERCHAT_EMBEDDING__MAX_BATCH_TOKENS", "1024")
+    monkeypatch.setenv("PAPERCHAT_EMBEDDING__ARENA", "false")
+    embedder = make_embedder(load_settings(home=tmp_path, _env_file=None))
+    assert (embedder.max_batch_tokens, embedder.arena) == (1024, False)
+    lengths = [10, 20, 200, 256, 256, 256, 256]  # shortest first, as embed_array orders them
+    runs = embedder._runs(list(range(len(lengths))), lengths)
+    assert all(len(run) * max(lengths[i] for i in run) <= 1024 for run in runs)  # padded tokens per run
+    assert sorted(i for run in runs for i in run) == list(range(len(lengths)))
+    assert len(runs) == 2  # [10, 20, 200, 256] padded to 4 x 256, then the last three
+    monkeypatch.setenv("PAPERCHAT_EMBEDDING__MAX_BATCH_TOKENS", "10")
+    with pytest.raises(SettingsError, match="PAPERCHAT_EMBEDDING__MAX_BATCH_TOKENS.*256"):
+        load_settings(home=tmp_path, _env_file=None)
+
+
 @pytest.mark.slow
 def test_dimension_and_unit_norm(real_embedder):
     vectors = np.asarray(real_embedder.embed_documents(["attention is all you need", "x", "ünïcödé ✓ 数据"]))

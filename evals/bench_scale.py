@@ -174,12 +174,16 @@ def _free_port() -> int:
 
 
 class ChromaServer:
-    """`chroma run` on a free loopback port; `stop()` returns its peak RSS (MB) from wait4."""
+    """`chroma run` on a free loopback port; `stop()` returns its peak RSS (MB) from wait4. Started again on
+    the same folder, it takes the port it had (kept in FOLDER/port): paperchat keeps a server's keyword index
+    per server address, so a new port would rebuild the index from the server, a long job at 1M papers."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.port = _free_port()
         folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / "port"
+        self.port = int(kept.read_text()) if kept.exists() else _free_port()
+        kept.write_text(str(self.port))
         self._log = (folder / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [str(CHROMA), "run", "--path", str(folder / "data"), "--port", str(self.port), "--host", "127.0.0.1"],
@@ -223,7 +227,7 @@ def du(path: Path) -> int:
 
 def parse_summary(stdout: str) -> dict[str, int]:
     """The counts of `paperchat ingest`'s summary line."""
-    match = _SUMMARY.search(stdout)
+    match = _SUMMARY.search(" ".join(stdout.split()))  # an older paperchat wrapped the line at 80 columns
     if not match:
         raise RuntimeError(f"no ingest summary in the output:\n{stdout[-2000:]}")
     new, changed, unchanged, pruned, total = (int(g or 0) for g in match.groups())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import FakeEmbeddings, make_settings, run_cli, write_jsonl
+from conftest import FakeEmbeddings, make_settings, run_cli, subprocess_env, write_jsonl
 
 from paperchat.ingest.pipeline import ingest_paths
 from paperchat.rag.settings import BUNDLED_PAPERS
@@ -235,10 +235,12 @@ def test_invalid_collection_name_is_one_clear_error(tmp_path):
 def test_ingest_skip_bad_counts_the_skipped_line(tmp_path):
     path = write_jsonl(tmp_path / "mixed.jsonl", [GOOD, "{broken", {**GOOD, "title": "Another study"}])
 
-    done = run_cli(["--home", str(tmp_path / "home"), "ingest", "--skip-bad", str(path)], cwd=tmp_path)
+    done = run_cli(["--home", str(tmp_path / "home"), "ingest", "--skip-bad", str(path)], cwd=tmp_path,
+                   env=subprocess_env(COLUMNS="40"))  # a narrow terminal: the summary still is one line
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("2 new, 0 changed, 0 unchanged, 1 skipped")
+    assert len(done.stdout.strip().splitlines()) == 1 and "papers in the collection" in done.stdout, done.stdout
     assert "mixed.jsonl:2" in " ".join(done.stderr.split())
     papers = run_cli(["--home", str(tmp_path / "home"), "papers", "--json"], cwd=tmp_path)
     assert json.loads(papers.stdout)["count"] == 2

@@ -301,4 +301,4 @@ def make_mixed(
     with Progress(*_progress_columns(), console=err, transient=True) as bar:
         task = bar.add_task(f"ingesting {collection}", total=sum(estimate_papers(f) for f in files) or None)
         report = ingest_paths(files, settings, progress=lambda n: bar.advance(task, n))
-    out.print(escape(f"collection {collection!r}: {report.summary()}"))
+    out.print(escape(f"collection {collection!r}: {report.summary()}"), soft_wrap=True)

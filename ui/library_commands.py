@@ -135,7 +135,7 @@ def ingest(
         err.print(f"[yellow]skipped[/yellow] {escape(path)}: {escape(reason)}")
     for line in report.skip_groups():
         err.print(escape(line))
-    out.print(escape(report.summary()))
+    out.print(escape(report.summary()), soft_wrap=True)  # one line, however narrow the terminal: scripts read it
 
 
 def papers(ctx: typer.Context, collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:

@@ -585,9 +585,9 @@ def onnx_sample(cfg: Config, n: int, arena: bool = True, max_batch_tokens: int |
     """The real ONNX model's ingest papers/s and peak RSS on the first n papers (`paperchat ingest`, with
     onnxruntime's memory arena on or off and `max_batch_tokens` padded tokens per run, both as settings; None:
     the product's default), and what 1M papers would take at that rate."""
-    from paperchat.rag.settings import EmbeddingSettings
+    from paperchat.rag.settings import MAX_BATCH_TOKENS
 
-    tokens = max_batch_tokens or EmbeddingSettings().max_batch_tokens
+    tokens = max_batch_tokens or MAX_BATCH_TOKENS
     run_dir = cfg.out / f"onnx-{n}-{'arena' if arena else 'noarena'}-{tokens}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)

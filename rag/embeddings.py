@@ -11,20 +11,16 @@ from __future__ import annotations
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from paperchat.rag.errors import PaperchatError
-
-if TYPE_CHECKING:
-    from paperchat.rag.settings import Settings
+from paperchat.rag.settings import MAX_BATCH_TOKENS, Settings
 
 MINILM_NAME = "all-MiniLM-L6-v2-onnx-int8"
 MINILM_DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
-MAX_BATCH_TOKENS = 2048  # padded tokens per onnxruntime run (8 full-length chunks; docs/scale.md)
 
 
 def minilm_paths() -> tuple[Path, Path]:

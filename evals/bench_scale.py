@@ -176,7 +176,8 @@ def _free_port() -> int:
 class ChromaServer:
     """`chroma run` on a free loopback port; `stop()` returns its peak RSS (MB) from wait4. Started again on
     the same folder, it takes the port it had (kept in FOLDER/port): paperchat keeps a server's keyword index
-    per server address, so a new port would rebuild the index from the server, a long job at 1M papers."""
+    per server address, and a measurement on a new port would include copying the index from the old one
+    (`rag.index.adopt_moved`)."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -517,14 +518,23 @@ def worker(job: dict) -> dict:
 # ------------------------------------------------------------------------------------- the store alone
 
 
-STORE_VARIANTS = ("vectors", "vectors+metadata", "product")
+STORE_VARIANTS = ("vectors", "vectors+paper_id", "vectors+metadata", "vectors+metadata+text-in-metadata", "product")
+#: What each variant writes beside the vectors (the product's `PaperStore.upsert` is the last).
+STORE_LABELS = {
+    "vectors": "vectors only",
+    "vectors+paper_id": "vectors + the paper id",
+    "vectors+metadata": "vectors + metadata",
+    "vectors+metadata+text-in-metadata": "vectors + metadata + text as a metadata value",
+    "product": "vectors + metadata + text as Chroma documents (`PaperStore.upsert`, what ingest writes)",
+}
 
 
 def store_alone(cfg: Config, n: int) -> dict:
     """The baseline for ingest's papers/s: the first n papers' chunks (the product's chunker) and their
     vectors (the embeddings server's function, called in-process) written straight into a fresh embedded
-    collection in the product's batches, timing only the writes. Three variants: vectors alone, vectors with
-    metadata, and `PaperStore.upsert` as ingest calls it (vectors, metadata and text). Run in its own process
+    collection in the product's batches, timing only the writes. The variants (STORE_LABELS) add one part of
+    the write at a time, up to `PaperStore.upsert` as ingest calls it (vectors, metadata and text as Chroma
+    documents), and one layout ingest does not use (the text as a metadata value). Run in its own process
     so its memory does not count against the next measurement."""
     run_dir = cfg.out / f"store-{n}"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -535,6 +545,19 @@ def store_alone(cfg: Config, n: int) -> dict:
     row = json.loads(got.stdout.strip().splitlines()[-1])
     shutil.rmtree(run_dir / "home", ignore_errors=True)
     return {"size": n, "mode": "store", **row}
+
+
+def _store_variant_metadata(variant: str, chunks: list) -> dict:
+    """The metadatas argument of a store-alone variant other than the product's own write."""
+    if variant == "vectors":
+        return {}
+    if variant == "vectors+paper_id":
+        return {"metadatas": [{"paper_id": c.paper_id} for c in chunks]}
+    if variant == "vectors+metadata":
+        return {"metadatas": [c.metadata for c in chunks]}
+    if variant == "vectors+metadata+text-in-metadata":  # Chroma indexes documents for full-text search, not these
+        return {"metadatas": [{**c.metadata, "text": c.text} for c in chunks]}
+    raise ValueError(f"unknown store variant {variant!r}")
 
 
 def store_worker(job: dict) -> dict:
@@ -563,8 +586,8 @@ def store_worker(job: dict) -> dict:
                 if variant == "product":
                     store.upsert(chunks, vectors)
                 else:
-                    meta = {"metadatas": [c.metadata for c in chunks]} if variant == "vectors+metadata" else {}
-                    store._col.upsert(ids=[c.id for c in chunks], embeddings=vectors, **meta)
+                    store._col.upsert(ids=[c.id for c in chunks], embeddings=vectors,
+                                      **_store_variant_metadata(variant, chunks))
                 seconds += time.perf_counter() - started
             stored = store.count()
         finally:
@@ -697,8 +720,8 @@ def table(rows: list[dict]) -> str:
             lines += ["", f"The store alone: {r['papers']:,} papers ({r['chunks']:,} chunks) written straight into an "
                       f"embedded Chroma collection in batches of {r['batch_size']} papers, writes timed only "
                       f"(ingest's ceiling on this machine):", "", "| written | papers/s | chunks/s |", "|---|---|---|"]
-            lines += [f"| {v} | {r[v + '_papers_per_s']:,.0f} | {r[v + '_chunks_per_s']:,.0f} |"
-                      for v in STORE_VARIANTS]
+            lines += [f"| {STORE_LABELS[v]} | {r[v + '_papers_per_s']:,.0f} | {r[v + '_chunks_per_s']:,.0f} |"
+                      for v in STORE_VARIANTS if v + "_papers_per_s" in r]
     swept = [r for r in rows if r.get("mode") == "sweep"]
     if swept:
         lines += ["", f"Ingest of {swept[0]['size']:,} papers (embedded store, loopback embeddings) by setting:", "",

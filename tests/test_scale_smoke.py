@@ -97,7 +97,7 @@ def test_a_2k_paper_benchmark_run(tmp_path):
     text = bench_scale.report(cfg.out, tmp_path / "scale.png")
     assert "| search p50 (ms) |" in text and "embedded 2,000" in text
     assert "| web server RSS after the last question (MB) |" in text
-    assert "The store alone: 300 papers" in text and "| product |" in text
+    assert "The store alone: 300 papers" in text and "(`PaperStore.upsert`, what ingest writes) |" in text
     assert (tmp_path / "scale.png").stat().st_size > 10_000
     assert not (cfg.out / "embedded-2000" / "home").exists()  # homes are removed unless --keep
 

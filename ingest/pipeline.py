@@ -205,7 +205,7 @@ class Ingestor:
         self.store = PaperStore(settings, embedder_name(self.embedder), getattr(self.embedder, "dimension", None),
                                 create=False)
         self.report = IngestReport()
-        self.index = open_index(settings)
+        self.index = open_index(settings, self.store)
         self.index.take_writer()  # another ingest of this collection: wait for it, then a clear error
         self.revision = self._catch_up()
         self.workers = int(getattr(settings.ingest, "workers", WORKERS))

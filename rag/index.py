@@ -18,7 +18,10 @@ a reader that finds the lock taken searches the commit it has, which the writer 
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,6 +45,7 @@ CATCH_UP_LIMIT = 20_000
 
 _open: weakref.WeakValueDictionary[str, CollectionIndex] = weakref.WeakValueDictionary()
 _open_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class CollectionIndex:
@@ -176,9 +180,13 @@ def chunk_entries(chunks: Iterable[tuple[str, str, dict]], present: dict[str, in
     return entries
 
 
-def open_index(settings: Settings) -> CollectionIndex:
-    """The collection's index, one object per folder and process (reopened if the folder was replaced)."""
+def open_index(settings: Settings, store: PaperStore | None = None) -> CollectionIndex:
+    """The collection's index, one object per folder and process (reopened if the folder was replaced). Given
+    the store, a server's index left under another address of the same server is taken over first
+    (`adopt_moved`)."""
     key = str(Path(settings.index_dir).resolve())
+    if store is not None and key not in _open:
+        adopt_moved(settings, store)
     with _open_lock:
         index = _open.get(key)
         if index is None or index.stale_files:
@@ -187,11 +195,65 @@ def open_index(settings: Settings) -> CollectionIndex:
         return index
 
 
+def adopt_moved(settings: Settings, store: PaperStore) -> Path | None:
+    """The keyword index of a server's collection is kept per server address (`settings.index_dir`), so a
+    server that moved (another port or host) or is reached by another name (localhost, 127.0.0.1) would
+    rebuild it whole from the server's documents: at a million papers, the longest job there is. When this
+    address has no index yet and another address's index of the same collection name records a revision of
+    this collection's history (its change log leads from that revision to the current one, and revisions are
+    unique: a sequence number and random hex), that index is copied here, and catching up reads only the papers
+    changed since. Returns the folder copied from, or None."""
+    target = Path(settings.index_dir)
+    if not settings.chroma.host or target.exists() or not store.exists:
+        return None
+    current = store.revision()
+    if revision_seq(current) is None:
+        return None
+    root = settings.home / "bm25"
+    for folder in sorted(root.glob(f"*/{settings.collection}")):
+        if folder == target or folder.parent.name == "local" or not (folder / CATALOG_FILE).exists():
+            continue
+        try:
+            source = CollectionIndex(folder)
+        except Exception as exc:  # noqa: BLE001 — an index that does not open is not one to take over
+            log.debug("not taking over %s: %s", folder, exc)
+            continue
+        try:  # closing releases the writer lock
+            if not source.take_writer(0.0):  # being written: not a moment to copy it
+                continue
+            recorded = source.revision
+            if recorded and (recorded == current or store.changes(recorded, current) is not None):
+                if not _copy_index(folder, target):
+                    return None
+                log.info("keyword index taken over from %s (revision %s; the server's is %s)", folder, recorded,
+                         current)
+                return folder
+        finally:
+            source.close()
+    return None
+
+
+def _copy_index(folder: Path, target: Path) -> bool:
+    """Copy an index folder (without its lock files) to `target`, whole or not at all."""
+    for left in target.parent.glob(f".{target.name}.*.partial"):  # a copy cut short earlier
+        shutil.rmtree(left, ignore_errors=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(folder, partial, ignore=shutil.ignore_patterns("*.lock", ".tantivy-*"))
+        partial.rename(target)
+    except OSError as exc:  # the index is then rebuilt, as without a copy
+        shutil.rmtree(partial, ignore_errors=True)
+        log.warning("could not take over the keyword index in %s (%s): rebuilding it", folder, exc)
+        return False
+    return True
+
+
 def ensure_bm25(store: PaperStore, settings: Settings, revision: str | None = None) -> CollectionIndex:
     """The index, brought to the collection's revision: caught up from the change log, rebuilt when the log
     cannot bridge the gap, or (when another process holds the writer lock, an ingest in progress) the latest
     commit as it is, which that process brings up to date."""
-    index = open_index(settings)
+    index = open_index(settings, store)
     with index.lock:
         sync(index, store, revision, wait=0.0)
     return index

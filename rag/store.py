@@ -419,6 +419,8 @@ class PaperStore:
         log = self._log() if self.exists else None
         if first is None or last is None or first > last or log is None:
             return None
+        if first == last:  # the same sequence number: the same revision, or one of another collection's history
+            return [] if since == until else None
         wanted = [f"{seq:012d}" for seq in range(first + 1, last + 1)]
         entries: list[Change] = []
         for start in range(0, len(wanted), GET_PAGE):

@@ -224,6 +224,93 @@ def test_another_writer_is_caught_up_through_the_change_log(chroma_server, tmp_p
         stop()
 
 
+def _leave_under_another_address(settings, address: str):
+    """The collection's keyword index as a server reached at `address` earlier would have left it."""
+    old = settings.home / "bm25" / address / settings.collection
+    old.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(settings.index_dir, old)
+    return old
+
+
+def test_an_index_left_under_another_address_of_the_server_is_taken_over(chroma_server, tmp_path, monkeypatch,
+                                                                         closing):
+    """The server moved (or is reached by another name): the index its old address left is copied and caught
+    up from the change log, not rebuilt from every document."""
+    settings = make_settings(tmp_path / "home", collection="moved-papers",
+                             chroma=ChromaSettings(host="127.0.0.1", port=chroma_server["port"]))
+    path = write_jsonl(tmp_path / "papers.jsonl", [_paper(i) for i in range(6)])
+    ingest_paths([path], settings, embedder=FakeEmbeddings())
+    old = _leave_under_another_address(settings, "10.1.2.3_8000")
+    write_jsonl(path, [_paper(i, abstract="GraftNet feeds zebrafinch colonies.") if i == 2 else _paper(i)
+                       for i in range(6)])
+    assert ingest_paths([path], settings, embedder=FakeEmbeddings()).changed == 1  # written since the move
+    shutil.rmtree(settings.index_dir)  # this address has no index yet
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("rebuilt from every document instead of taking over the index left behind")
+
+    monkeypatch.setattr(index_module, "rebuild", no_rebuild)
+    hits = closing(Retriever(settings, embedder=FakeEmbeddings())).search("zebrafinch", 3)
+
+    assert (hits[0].paper_id, hits[0].bm25_rank) == ("p2", 1)  # the copy caught up with the change
+    store = closing(PaperStore(settings, "fake-hash-64", 64, create=False))
+    index = CollectionIndex(settings.index_dir)
+    assert (index.revision, index.papers) == (store.revision(), 6)
+    assert {cid for cid, _ in index.search("topic4 method4", 3)} == {"p4::0"}
+    index.close()
+    assert (old / CATALOG_FILE).exists()  # copied, not moved: the old address may still be in use
+    assert not list(settings.index_dir.parent.glob(".*.partial"))
+
+
+def test_an_index_of_a_deleted_namesake_is_not_taken_over(chroma_server, tmp_path, monkeypatch, closing):
+    """A collection deleted and made again under the same name has another history: the index another
+    address left of the old one is not used, even at the same revision number."""
+    from paperchat.rag.store import delete_collection
+
+    settings = make_settings(tmp_path / "home", collection="remade-papers",
+                             chroma=ChromaSettings(host="127.0.0.1", port=chroma_server["port"]))
+    path = write_jsonl(tmp_path / "papers.jsonl", [_paper(i) for i in range(6)])
+    ingest_paths([path], settings, embedder=FakeEmbeddings())
+    _leave_under_another_address(settings, "10.1.2.3_8000")
+    delete_collection(settings, settings.collection)
+    shutil.rmtree(settings.index_dir)
+    write_jsonl(path, [_paper(i, abstract="GraftNet feeds zebrafinch colonies.") if i == 2 else _paper(i)
+                       for i in range(6)])
+    ingest_paths([path], settings, embedder=FakeEmbeddings())  # the same papers but one, the same revision number
+    shutil.rmtree(settings.index_dir)
+    rebuilt = []
+    real_rebuild = index_module.rebuild
+    monkeypatch.setattr(index_module, "rebuild", lambda *a, **k: (rebuilt.append(1), real_rebuild(*a, **k)))
+
+    hits = closing(Retriever(settings, embedder=FakeEmbeddings())).search("zebrafinch", 3)
+
+    assert rebuilt == [1]
+    assert (hits[0].paper_id, hits[0].bm25_rank) == ("p2", 1)
+
+
+def test_a_reader_of_a_collection_made_again_rebuilds_its_index(chroma_server, tmp_path, closing):
+    """Another machine's index of a collection that was deleted and made again (the same name, the same
+    revision number, another history) is not taken as in step."""
+    from paperchat.rag.store import delete_collection
+
+    server = ChromaSettings(host="127.0.0.1", port=chroma_server["port"])
+    writer = make_settings(tmp_path / "writer", collection="again-papers", chroma=server)
+    reader = make_settings(tmp_path / "reader", collection="again-papers", chroma=server)
+    path = write_jsonl(tmp_path / "papers.jsonl", [_paper(i) for i in range(6)])
+    ingest_paths([path], writer, embedder=FakeEmbeddings())
+    before = Retriever(reader, embedder=FakeEmbeddings())
+    assert before.search("topic2 method2", 3)[0].paper_id == "p2"
+    before.close()
+    delete_collection(writer, writer.collection)
+    write_jsonl(path, [_paper(i, abstract="GraftNet feeds zebrafinch colonies.") if i == 2 else _paper(i)
+                       for i in range(6)])
+    ingest_paths([path], writer, embedder=FakeEmbeddings())
+
+    hits = closing(Retriever(reader, embedder=FakeEmbeddings())).search("zebrafinch", 3)
+
+    assert (hits[0].paper_id, hits[0].bm25_rank) == ("p2", 1)
+
+
 def test_model_mismatch_on_the_server(both):
     class Other(FakeEmbeddings):
         model_name = "other-model"

@@ -180,13 +180,13 @@ def chunk_entries(chunks: Iterable[tuple[str, str, dict]], present: dict[str, in
     return entries
 
 
-def open_index(settings: Settings, store: PaperStore | None = None) -> CollectionIndex:
+def open_index(settings: Settings, store: PaperStore | None = None, revision: str | None = None) -> CollectionIndex:
     """The collection's index, one object per folder and process (reopened if the folder was replaced). Given
     the store, a server's index left under another address of the same server is taken over first
-    (`adopt_moved`)."""
+    (`adopt_moved`; `revision`: the collection's, when the caller has just read it)."""
     key = str(Path(settings.index_dir).resolve())
     if store is not None and key not in _open:
-        adopt_moved(settings, store)
+        adopt_moved(settings, store, revision)
     with _open_lock:
         index = _open.get(key)
         if index is None or index.stale_files:
@@ -195,7 +195,7 @@ def open_index(settings: Settings, store: PaperStore | None = None) -> Collectio
         return index
 
 
-def adopt_moved(settings: Settings, store: PaperStore) -> Path | None:
+def adopt_moved(settings: Settings, store: PaperStore, revision: str | None = None) -> Path | None:
     """The keyword index of a server's collection is kept per server address (`settings.index_dir`), so a
     server that moved (another port or host) or is reached by another name (localhost, 127.0.0.1) would
     rebuild it whole from the server's documents: at a million papers, the longest job there is. When this
@@ -206,7 +206,7 @@ def adopt_moved(settings: Settings, store: PaperStore) -> Path | None:
     target = Path(settings.index_dir)
     if not settings.chroma.host or target.exists() or not store.exists:
         return None
-    current = store.revision()
+    current = store.revision() if revision is None else revision
     if revision_seq(current) is None:
         return None
     root = settings.home / "bm25"
@@ -253,7 +253,7 @@ def ensure_bm25(store: PaperStore, settings: Settings, revision: str | None = No
     """The index, brought to the collection's revision: caught up from the change log, rebuilt when the log
     cannot bridge the gap, or (when another process holds the writer lock, an ingest in progress) the latest
     commit as it is, which that process brings up to date."""
-    index = open_index(settings, store)
+    index = open_index(settings, store, revision)
     with index.lock:
         sync(index, store, revision, wait=0.0)
     return index
